@@ -1,0 +1,111 @@
+from django.contrib import admin
+
+from rollouts import models
+
+
+class PhaseInline(admin.TabularInline):
+    model = models.Phase
+    extra = 0
+    fields = ["position", "name", "environment", "exposure_percent", "min_soak_minutes", "auto_advance", "status"]
+    readonly_fields = ["status"]
+
+
+class RollbackStepInline(admin.TabularInline):
+    model = models.RollbackStep
+    extra = 0
+
+
+@admin.register(models.Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "slug", "strategy", "status", "owner", "planned_start", "updated_at"]
+    list_filter = ["status", "strategy"]
+    search_fields = ["name", "version", "slug"]
+    readonly_fields = ["status", "current_phase", "started_at", "finished_at", "created_at", "updated_at"]
+    list_select_related = ["owner"]
+    inlines = [PhaseInline, RollbackStepInline]
+
+
+@admin.register(models.Phase)
+class PhaseAdmin(admin.ModelAdmin):
+    list_display = ["name", "release", "position", "exposure_percent", "status"]
+    list_filter = ["status", "environment"]
+    search_fields = ["name", "release__name"]
+    list_select_related = ["release"]
+    readonly_fields = ["status", "started_at", "finished_at"]
+
+
+class ChecklistItemInline(admin.TabularInline):
+    model = models.ChecklistItem
+    extra = 0
+
+
+class GateDecisionInline(admin.TabularInline):
+    model = models.GateDecision
+    extra = 0
+    readonly_fields = ["user", "decision", "comment", "created_at"]
+
+
+@admin.register(models.Gate)
+class GateAdmin(admin.ModelAdmin):
+    list_display = ["name", "phase", "kind", "required", "status"]
+    list_filter = ["kind", "status", "required"]
+    search_fields = ["name", "phase__release__name"]
+    list_select_related = ["phase", "phase__release"]
+    readonly_fields = ["status", "decided_by", "decided_at"]
+    inlines = [ChecklistItemInline, GateDecisionInline]
+
+
+@admin.register(models.GateDecision)
+class GateDecisionAdmin(admin.ModelAdmin):
+    list_display = ["gate", "user", "decision", "created_at"]
+    list_select_related = ["gate", "user"]
+
+
+@admin.register(models.ChecklistItem)
+class ChecklistItemAdmin(admin.ModelAdmin):
+    list_display = ["text", "gate", "checked_by", "checked_at"]
+    list_select_related = ["gate", "checked_by"]
+
+
+@admin.register(models.RollbackStep)
+class RollbackStepAdmin(admin.ModelAdmin):
+    list_display = ["title", "release", "position", "owner", "expected_minutes"]
+    list_select_related = ["release", "owner"]
+
+
+class RollbackRunStepInline(admin.TabularInline):
+    model = models.RollbackRunStep
+    extra = 0
+
+
+@admin.register(models.RollbackRun)
+class RollbackRunAdmin(admin.ModelAdmin):
+    list_display = ["release", "status", "started_by", "started_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["release", "started_by"]
+    inlines = [RollbackRunStepInline]
+
+
+@admin.register(models.RollbackRunStep)
+class RollbackRunStepAdmin(admin.ModelAdmin):
+    list_display = ["title", "run", "done_by", "done_at"]
+    list_select_related = ["run", "done_by"]
+
+
+@admin.register(models.Event)
+class EventAdmin(admin.ModelAdmin):
+    """The timeline is append-only: readable here, never edited."""
+
+    list_display = ["created_at", "release", "verb", "actor"]
+    list_filter = ["verb"]
+    search_fields = ["release__name", "verb", "reason"]
+    list_select_related = ["release", "actor"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,274 @@
+"""Load realistic demo data: users for every role and releases in every state.
+
+Safe to run twice: users are matched by username and releases by slug, and
+nothing that exists is touched.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from rollouts import services, transitions
+from rollouts.models import GateKind, Phase, Release, Strategy
+from rollouts.roles import APPROVER, RELEASE_MANAGER, SUPPORT, VIEWER
+
+DEMO_PASSWORD = "flightdeck-demo"  # noqa: S105 - printed on purpose for the demo
+
+USERS = [
+    ("admin", "Ada", "Admin", None, True),
+    ("maria", "Maria", "Lopez", RELEASE_MANAGER, False),
+    ("tom", "Tom", "Becker", RELEASE_MANAGER, False),
+    ("priya", "Priya", "Shah", APPROVER, False),
+    ("sam", "Sam", "Okafor", APPROVER, False),
+    ("lee", "Lee", "Chen", SUPPORT, False),
+    ("vic", "Vic", "Novak", VIEWER, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo users and releases (safe to run more than once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="Load nothing if demo data was loaded before (just print the logins).",
+        )
+
+    def handle(self, *args, **options):
+        if options["once"] and get_user_model().objects.filter(username="maria").exists():
+            self.stdout.write("Demo data was loaded before; leaving it as it is.")
+        else:
+            users = self._users()
+            created = self._releases(users)
+            self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new releases)."))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, _first, _last, role, _superuser in USERS:
+            self.stdout.write(f"  {username:<6} {role or 'superuser (admin)'}")
+
+    def _users(self):
+        User = get_user_model()
+        users = {}
+        for username, first, last, role, superuser in USERS:
+            user, made = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@example.com",
+                    "is_staff": superuser,
+                    "is_superuser": superuser,
+                },
+            )
+            if made:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            if role:
+                user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _backdate_active(self, release: Release, minutes: int = 240) -> None:
+        """Make the active phase look as if it started hours ago, so its soak is over."""
+        Phase.objects.filter(release=release, status="active").update(
+            started_at=timezone.now() - timedelta(minutes=minutes)
+        )
+
+    def _approve_all(self, release: Release, approver) -> None:
+        release.refresh_from_db()
+        for gate in release.current_phase.gates.filter(status="pending", kind=GateKind.MANUAL_APPROVAL):
+            transitions.gate_approve(gate_id=gate.pk, actor=approver, comment="Dashboards look healthy.")
+
+    def _advance(self, release: Release, manager, approver, times: int) -> None:
+        for _ in range(times):
+            self._backdate_active(release)
+            self._approve_all(release, approver)
+            release.refresh_from_db()
+            transitions.phase_advance(release_id=release.pk, phase_id=release.current_phase_id, actor=manager)
+
+    def _plan(self, slug, users, **fields) -> Release | None:
+        if Release.objects.filter(slug=slug).exists():
+            return None
+        release = services.release_create(actor=fields.pop("actor"), slug=slug, **fields)
+        services.rollback_step_add(
+            release_id=release.pk,
+            actor=release.owner,
+            title="Set traffic weight of the new version to 0%",
+            instructions="In the load balancer, route all traffic back to the stable pool.",
+            owner=release.owner,
+            expected_minutes=2,
+        )
+        services.rollback_step_add(
+            release_id=release.pk,
+            actor=release.owner,
+            title="Redeploy the previous version",
+            instructions="Run the deploy pipeline for the last good tag.",
+            owner=users["tom"],
+            expected_minutes=10,
+        )
+        services.rollback_step_add(
+            release_id=release.pk,
+            actor=release.owner,
+            title="Confirm error rates are back to baseline",
+            instructions="Check the service dashboard for 15 minutes.",
+            owner=None,
+            expected_minutes=15,
+        )
+        return release
+
+    @transaction.atomic
+    def _releases(self, users) -> int:
+        maria, tom, priya, sam = users["maria"], users["tom"], users["priya"], users["sam"]
+        now = timezone.now()
+        created = 0
+
+        r = self._plan(
+            "checkout-v2",
+            users,
+            actor=maria,
+            name="Checkout v2",
+            version="2.4.0",
+            owner=maria,
+            strategy=Strategy.CANARY,
+            summary="New one-page checkout with saved cards.\n\nCustomers see a single page instead of three steps.",
+            planned_start=now - timedelta(days=1),
+        )
+        if r:
+            created += 1
+            transitions.release_start(release_id=r.pk, actor=maria)
+            self._advance(r, maria, priya, 1)
+            checklist_phase = r.phases.get(position=1)
+            services.gate_add(
+                phase_id=checklist_phase.pk,
+                actor=maria,
+                name="Support ready",
+                kind=GateKind.CHECKLIST,
+                checklist=["Support briefed on the new flow", "Known-issue macro prepared"],
+            )
+
+        r = self._plan(
+            "search-revamp",
+            users,
+            actor=tom,
+            name="Search revamp",
+            version="5.0.0",
+            owner=tom,
+            strategy=Strategy.FEATURE_FLAG,
+            summary="Typo-tolerant search behind the `search_v5` flag.",
+            planned_start=now + timedelta(days=2),
+        )
+        if r:
+            created += 1
+            transitions.release_schedule(release_id=r.pk, actor=tom)
+
+        r = self._plan(
+            "payments-bluegreen",
+            users,
+            actor=maria,
+            name="Payments service",
+            version="3.1.0",
+            owner=maria,
+            strategy=Strategy.BLUE_GREEN,
+            summary="Move payments to the new cluster with a blue/green switch.",
+            planned_start=now + timedelta(days=5),
+        )
+        if r:
+            created += 1
+
+        r = self._plan(
+            "image-resizer",
+            users,
+            actor=tom,
+            name="Image resizer",
+            version="1.8.2",
+            owner=tom,
+            strategy=Strategy.ROLLING,
+            summary="Faster thumbnails with the new codec.",
+            planned_start=now - timedelta(days=6),
+        )
+        if r:
+            created += 1
+            transitions.release_start(release_id=r.pk, actor=tom)
+            self._advance(r, tom, sam, 3)
+            self._backdate_active(r)
+            transitions.release_complete(release_id=r.pk, actor=tom)
+
+        r = self._plan(
+            "notifications-shadow",
+            users,
+            actor=maria,
+            name="Notifications engine",
+            version="0.9.0",
+            owner=maria,
+            strategy=Strategy.SHADOW,
+            summary="Mirror notification traffic to the rewritten engine.",
+            planned_start=now - timedelta(hours=5),
+        )
+        if r:
+            created += 1
+            transitions.release_start(release_id=r.pk, actor=maria)
+            r.refresh_from_db()
+            gate = r.current_phase.gates.first()
+            transitions.gate_reject(
+                gate_id=gate.pk, actor=sam, comment="Shadow responses differ for 2% of push payloads."
+            )
+
+        r = self._plan(
+            "billing-export",
+            users,
+            actor=tom,
+            name="Billing export",
+            version="4.2.0",
+            owner=tom,
+            strategy=Strategy.CANARY,
+            summary="CSV exports rewritten for large accounts.",
+            planned_start=now - timedelta(days=3),
+        )
+        if r:
+            created += 1
+            transitions.release_start(release_id=r.pk, actor=tom)
+            run = transitions.release_rollback(
+                release_id=r.pk, actor=tom, reason="Export timeouts for accounts with >1M rows."
+            )
+            for step in run.steps.all():
+                transitions.rollback_step_done(run_step_id=step.pk, actor=tom, note="Done")
+
+        r = self._plan(
+            "mobile-api",
+            users,
+            actor=maria,
+            name="Mobile API",
+            version="7.0.0",
+            owner=maria,
+            strategy=Strategy.ROLLING,
+            summary="New pagination for the mobile API.",
+            planned_start=now - timedelta(hours=2),
+        )
+        if r:
+            created += 1
+            transitions.release_start(release_id=r.pk, actor=maria)
+            self._advance(r, maria, priya, 1)
+            run = transitions.release_rollback(
+                release_id=r.pk, actor=maria, reason="Older app versions crash on the new cursor format."
+            )
+            first = run.steps.order_by("position").first()
+            transitions.rollback_step_done(run_step_id=first.pk, actor=maria, note="Weight set to 0")
+
+        r = self._plan(
+            "legacy-reports",
+            users,
+            actor=tom,
+            name="Legacy reports removal",
+            version="2.0.0",
+            owner=tom,
+            strategy=Strategy.ROLLING,
+            summary="Retire the old reports pages.",
+        )
+        if r:
+            created += 1
+            transitions.release_cancel(release_id=r.pk, actor=tom, reason="Customers still depend on it.")
+        return created

@@ -1,0 +1,217 @@
+"""Read queries for pages and the API. Each returns data in a fixed number of queries."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from rollouts.models import (
+    ChecklistItem,
+    Event,
+    Gate,
+    GateDecision,
+    Phase,
+    PhaseStatus,
+    Release,
+    ReleaseStatus,
+    RollbackRun,
+    RollbackRunStep,
+    RollbackStep,
+)
+from rollouts.rules import phase_blockers
+
+DASHBOARD_ORDER = [
+    ReleaseStatus.IN_PROGRESS,
+    ReleaseStatus.PAUSED,
+    ReleaseStatus.ROLLING_BACK,
+    ReleaseStatus.SCHEDULED,
+    ReleaseStatus.DRAFT,
+    ReleaseStatus.COMPLETED,
+    ReleaseStatus.ROLLED_BACK,
+    ReleaseStatus.CANCELLED,
+]
+
+
+def _count_subquery(model, condition: Q | None = None):
+    qs = model.objects.filter(release=OuterRef("pk"))
+    if condition is not None:
+        qs = qs.filter(condition)
+    return Coalesce(
+        Subquery(qs.order_by().values("release").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+        Value(0),
+    )
+
+
+def with_progress(queryset):
+    """Annotate phases_total and phases_done; both subqueries, so no GROUP BY on releases."""
+    return queryset.annotate(
+        phases_total=_count_subquery(Phase),
+        phases_done=_count_subquery(Phase, Q(status=PhaseStatus.PASSED)),
+    )
+
+
+def _decorate_progress(release: Release) -> Release:
+    total = release.phases_total or 0
+    done = release.phases_done or 0
+    release.progress_percent = round(100 * done / total) if total else 0
+    phase = release.current_phase
+    if release.status in (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED) and phase is not None:
+        release.current_exposure = phase.exposure_percent
+    elif release.status == ReleaseStatus.COMPLETED and phase is not None:
+        release.current_exposure = phase.exposure_percent
+        release.progress_percent = 100
+    else:
+        release.current_exposure = 0
+    release.next_gate = None
+    if phase is not None and release.status in (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED):
+        open_gates = [g for g in phase.gates.all() if not g.is_cleared]
+        open_gates.sort(key=lambda g: (not g.required, g.position, g.pk))
+        release.next_gate = open_gates[0] if open_gates else None
+    return release
+
+
+@dataclass
+class StatusGroup:
+    status: str
+    label: str
+    count: int
+    releases: list = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.releases)
+
+
+def dashboard_groups(*, limit: int) -> list[StatusGroup]:
+    """Releases grouped by state, the `limit` most recently changed of each: 3 queries."""
+    counts = dict(Release.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    ranked = (
+        with_progress(Release.objects.select_related("owner", "current_phase"))
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()])
+        )
+        .filter(rank__lte=limit)
+        .prefetch_related(Prefetch("current_phase__gates", queryset=Gate.objects.order_by("position", "id")))
+        .order_by("status", "rank")
+    )
+    by_status: dict[str, list[Release]] = {}
+    for release in ranked:
+        by_status.setdefault(release.status, []).append(_decorate_progress(release))
+    return [
+        StatusGroup(status=s, label=ReleaseStatus(s).label, count=counts.get(s, 0), releases=by_status.get(s, []))
+        for s in DASHBOARD_ORDER
+        if counts.get(s)
+    ]
+
+
+def release_list(*, status: str | None = None, query: str = ""):
+    qs = with_progress(Release.objects.select_related("owner", "current_phase")).prefetch_related(
+        Prefetch("current_phase__gates", queryset=Gate.objects.order_by("position", "id"))
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if query:
+        qs = qs.filter(Q(name__icontains=query) | Q(version__icontains=query) | Q(slug__icontains=query))
+    return qs.order_by("-updated_at", "-id")
+
+
+def decorate_releases(releases):
+    return [_decorate_progress(r) for r in releases]
+
+
+@dataclass
+class ReleasePage:
+    release: Release
+    phases: list
+    rollback_steps: list
+    rollback_run: RollbackRun | None
+    events: list
+    progress_percent: int
+    current_exposure: int
+
+
+def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
+    """Everything the release page shows, in a fixed number of queries."""
+    release = (
+        Release.objects.select_related("owner", "current_phase")
+        .prefetch_related(
+            Prefetch(
+                "phases",
+                queryset=Phase.objects.order_by("position", "id").prefetch_related(
+                    Prefetch(
+                        "gates",
+                        queryset=Gate.objects.order_by("position", "id")
+                        .select_related("decided_by")
+                        .prefetch_related(
+                            Prefetch("decisions", queryset=GateDecision.objects.select_related("user")),
+                            Prefetch("items", queryset=ChecklistItem.objects.select_related("checked_by")),
+                        ),
+                    )
+                ),
+            ),
+            Prefetch("rollback_steps", queryset=RollbackStep.objects.select_related("owner")),
+        )
+        .filter(slug=slug)
+        .first()
+    )
+    if release is None:
+        return None
+    now = timezone.now()
+    phases = list(release.phases.all())
+    for i, phase in enumerate(phases):
+        gates = list(phase.gates.all())
+        phase.is_last = i == len(phases) - 1
+        phase.is_current = phase.pk == release.current_phase_id
+        phase.blockers = phase_blockers(phase, gates, now) if phase.status == PhaseStatus.ACTIVE else []
+        for gate in gates:
+            decisions = list(gate.decisions.all())
+            gate.approval_count = sum(1 for d in decisions if d.decision == GateDecision.Decision.APPROVE)
+            items = list(gate.items.all())
+            gate.items_done = sum(1 for item in items if item.checked_at)
+            gate.items_total = len(items)
+    run = (
+        RollbackRun.objects.filter(release=release)
+        .select_related("started_by")
+        .prefetch_related(Prefetch("steps", queryset=RollbackRunStep.objects.select_related("owner", "done_by")))
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if run is not None:
+        steps = list(run.steps.all())
+        run.steps_done = sum(1 for s in steps if s.done_at)
+        run.steps_total = len(steps)
+        run.progress_percent = round(100 * run.steps_done / len(steps)) if steps else 100
+        run.expected_minutes_left = sum(s.expected_minutes for s in steps if not s.done_at)
+    timeline = list(
+        release.events.select_related("actor", "phase", "gate").order_by("-created_at", "-id")[:events_limit]
+    )
+    done = sum(1 for p in phases if p.status == PhaseStatus.PASSED)
+    progress = round(100 * done / len(phases)) if phases else 0
+    current = release.current_phase
+    exposure = 0
+    if current is not None and release.status in (
+        ReleaseStatus.IN_PROGRESS,
+        ReleaseStatus.PAUSED,
+        ReleaseStatus.COMPLETED,
+    ):
+        exposure = current.exposure_percent
+    if release.status == ReleaseStatus.COMPLETED:
+        progress = 100
+    return ReleasePage(
+        release=release,
+        phases=phases,
+        rollback_steps=list(release.rollback_steps.all()),
+        rollback_run=run,
+        events=timeline,
+        progress_percent=progress,
+        current_exposure=exposure,
+    )
+
+
+def release_by_slug(slug: str) -> Release | None:
+    return Release.objects.select_related("owner").filter(slug=slug).first()
+
+
+def latest_event_id() -> int:
+    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0

@@ -1,0 +1,66 @@
+from django import template
+
+register = template.Library()
+
+EVENT_LABELS = {
+    "release.created": "planned the release",
+    "release.scheduled": "scheduled the release",
+    "release.unscheduled": "moved the release back to draft",
+    "release.started": "started the release",
+    "release.paused": "paused the release",
+    "release.resumed": "resumed the release",
+    "release.completed": "completed the release",
+    "release.cancelled": "cancelled the release",
+    "phase.advanced": "advanced the release",
+    "gate.approved": "approved",
+    "gate.rejected": "rejected",
+    "gate.passed": "saw a gate pass",
+    "gate.reopened": "reopened",
+    "checklist.ticked": "ticked",
+    "checklist.unticked": "unticked",
+    "rollback.started": "started a rollback",
+    "rollback.step_done": "finished rollback step",
+    "rollback.completed": "finished the rollback",
+    "plan.release_edited": "edited the release details",
+    "plan.phase_added": "added a phase",
+    "plan.phase_edited": "edited a phase",
+    "plan.phase_removed": "removed a phase",
+    "plan.phase_moved": "reordered phases",
+    "plan.gate_added": "added a gate",
+    "plan.gate_removed": "removed a gate",
+    "plan.rollback_step_added": "added a rollback step",
+    "plan.rollback_step_edited": "edited a rollback step",
+    "plan.rollback_step_removed": "removed a rollback step",
+    "plan.rollback_step_moved": "reordered the rollback plan",
+}
+
+
+@register.filter
+def event_label(verb: str) -> str:
+    return EVENT_LABELS.get(verb, verb.replace(".", " ").replace("_", " "))
+
+
+@register.filter
+def event_detail(event) -> str:
+    data = event.data or {}
+    if event.verb == "phase.advanced":
+        return f"from “{data.get('from_phase')}” to “{data.get('to_phase')}” ({data.get('exposure')}%)"
+    if event.verb == "release.started":
+        return f"“{event.phase.name}” at {data.get('exposure')}%" if event.phase else ""
+    if event.verb in ("gate.approved",):
+        return f"“{event.gate.name if event.gate else '?'}” ({data.get('approvals')}/{data.get('required')} approvals)"
+    if event.verb.startswith("gate.") and event.gate:
+        return f"“{event.gate.name}”"
+    if event.verb.startswith("checklist."):
+        return f"“{data.get('item')}”"
+    if event.verb in ("plan.phase_added", "plan.phase_removed"):
+        return f"“{data.get('name')}”"
+    if event.verb in ("plan.phase_edited", "plan.phase_moved") and event.phase:
+        return f"“{event.phase.name}”"
+    if event.verb == "plan.gate_removed":
+        return f"“{data.get('name')}”"
+    if event.verb == "plan.gate_added" and event.gate:
+        return f"“{event.gate.name}”"
+    if event.verb.startswith("plan.rollback_step") or event.verb == "rollback.step_done":
+        return f"“{data.get('title') or data.get('step')}”"
+    return ""

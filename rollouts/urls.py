@@ -1,0 +1,56 @@
+from django.urls import path
+
+from rollouts import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.health, name="health"),
+    path("releases/", views.release_list, name="release_list"),
+    path("releases/new/", views.release_create, name="release_create"),
+    path("releases/<slug:slug>/", views.release_detail, name="release_detail"),
+    path("releases/<slug:slug>/edit/", views.release_edit, name="release_edit"),
+    path(
+        "releases/<slug:slug>/actions/<str:action>/",
+        views.release_action,
+        name="release_action",
+    ),
+    path("releases/<slug:slug>/phases/add/", views.phase_add, name="phase_add"),
+    path("releases/<slug:slug>/phases/<int:phase_id>/edit/", views.phase_edit, name="phase_edit"),
+    path("releases/<slug:slug>/phases/<int:phase_id>/remove/", views.phase_remove, name="phase_remove"),
+    path(
+        "releases/<slug:slug>/phases/<int:phase_id>/move/<str:direction>/",
+        views.phase_move,
+        name="phase_move",
+    ),
+    path("releases/<slug:slug>/phases/<int:phase_id>/advance/", views.phase_advance, name="phase_advance"),
+    path("releases/<slug:slug>/phases/<int:phase_id>/gates/add/", views.gate_add, name="gate_add"),
+    path("releases/<slug:slug>/gates/<int:gate_id>/remove/", views.gate_remove, name="gate_remove"),
+    path("releases/<slug:slug>/gates/<int:gate_id>/reopen/", views.gate_reopen, name="gate_reopen"),
+    path(
+        "releases/<slug:slug>/gates/<int:gate_id>/<str:decision>/",
+        views.gate_decide,
+        name="gate_decide",
+    ),
+    path("releases/<slug:slug>/checklist/<int:item_id>/", views.checklist_tick, name="checklist_tick"),
+    path("releases/<slug:slug>/rollback-steps/add/", views.rollback_step_add, name="rollback_step_add"),
+    path(
+        "releases/<slug:slug>/rollback-steps/<int:step_id>/edit/",
+        views.rollback_step_edit,
+        name="rollback_step_edit",
+    ),
+    path(
+        "releases/<slug:slug>/rollback-steps/<int:step_id>/remove/",
+        views.rollback_step_remove,
+        name="rollback_step_remove",
+    ),
+    path(
+        "releases/<slug:slug>/rollback-steps/<int:step_id>/move/<str:direction>/",
+        views.rollback_step_move,
+        name="rollback_step_move",
+    ),
+    path(
+        "releases/<slug:slug>/rollback-run/steps/<int:step_id>/done/",
+        views.rollback_step_done,
+        name="rollback_run_step_done",
+    ),
+]

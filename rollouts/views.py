@@ -1,0 +1,531 @@
+"""Pages for planning and running releases. Thin: selectors read, services and
+transitions write, permissions decide."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from rollouts import permissions, selectors, services, transitions
+from rollouts.forms import DecisionForm, GateForm, PhaseForm, ReasonForm, ReleaseEditForm, ReleaseForm, RollbackStepForm
+from rollouts.models import ChecklistItem, Gate, Phase, ReleaseStatus, RollbackRunStep, RollbackStep
+from rollouts.strategies import proposed_plan
+
+
+def reader_required(view):
+    """Signed in and holding a Flightdeck role; everyone else gets 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not permissions.can_view(request.user):
+            raise PermissionDenied("Your account has no Flightdeck role yet. Ask an administrator for one.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _release_or_404(slug: str):
+    release = selectors.release_by_slug(slug)
+    if release is None:
+        raise Http404("No such release.")
+    return release
+
+
+def _render_release(request: HttpRequest, slug: str, *, status: int = 200, partial: bool | None = None) -> HttpResponse:
+    page = selectors.release_page(slug=slug)
+    if page is None:
+        raise Http404("No such release.")
+    release = page.release
+    user = request.user
+    context = {
+        "page": page,
+        "release": release,
+        "can_plan": permissions.can_edit_release(user, release),
+        "can_act": permissions.can_act(user, release),
+        "can_decide": permissions.can_decide_gate(user, None, release),
+        "is_owner": release.owner_id == user.pk,
+        "can_tick": permissions.can_tick_checklist(user),
+        "can_run_rollback": permissions.can_run_rollback(user, release),
+        "actions": _available_actions(release),
+        "reason_form": ReasonForm(),
+    }
+    use_partial = request.htmx if partial is None else partial
+    template = "rollouts/release_detail.html#body" if use_partial else "rollouts/release_detail.html"
+    response = render(request, template, context, status=status)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _available_actions(release) -> list[str]:
+    s = release.status
+    actions = []
+    if s == ReleaseStatus.DRAFT:
+        actions += ["schedule", "start", "cancel"]
+    elif s == ReleaseStatus.SCHEDULED:
+        actions += ["start", "unschedule", "cancel"]
+    elif s == ReleaseStatus.IN_PROGRESS:
+        actions += ["pause", "rollback", "cancel"]
+    elif s == ReleaseStatus.PAUSED:
+        actions += ["resume", "rollback", "cancel"]
+    return actions
+
+
+def _after_change(request: HttpRequest, slug: str, error: transitions.TransitionError | None = None) -> HttpResponse:
+    """Answer a state-changing POST: the fresh release body for htmx, a redirect otherwise."""
+    if error is not None:
+        messages.error(request, error.message)
+    if request.htmx:
+        status = error.status_code if error is not None else 200
+        response = _render_release(request, slug, status=status, partial=True)
+        if request.htmx.target != "release-body":
+            response = reswap(retarget(response, "#release-body"), "outerHTML")
+        return response
+    return redirect(reverse("release_detail", args=[slug]), status=303)
+
+
+# --- Dashboard and lists --------------------------------------------------------------
+
+
+@require_GET
+@reader_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    groups = selectors.dashboard_groups(limit=settings.DASHBOARD_GROUP_LIMIT)
+    return render(request, "rollouts/dashboard.html", {"groups": groups})
+
+
+@require_GET
+@reader_required
+def release_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status and status not in ReleaseStatus.values:
+        status = ""
+    query = request.GET.get("q", "").strip()[:100]
+    paginator = Paginator(selectors.release_list(status=status or None, query=query), 25)
+    page = paginator.get_page(request.GET.get("page"))
+    releases = selectors.decorate_releases(page.object_list)
+    return render(
+        request,
+        "rollouts/release_list.html",
+        {"page": page, "releases": releases, "status": status, "query": query, "statuses": ReleaseStatus.choices},
+    )
+
+
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+# --- Release create / edit ------------------------------------------------------------
+
+
+@reader_required
+def release_create(request: HttpRequest) -> HttpResponse:
+    if not permissions.can_plan(request.user):
+        raise PermissionDenied("Only release managers can plan releases.")
+    if request.htmx and request.method == "GET" and "strategy" in request.GET:
+        return render(
+            request,
+            "rollouts/release_form.html#proposed-plan",
+            {"proposed": proposed_plan(request.GET["strategy"]), "strategy": request.GET["strategy"]},
+        )
+    form = ReleaseForm(request.POST or None, initial={"owner": request.user.pk})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                release = services.release_create(actor=request.user, **data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, f"Release “{release}” planned. Review its phases, gates and rollback plan.")
+                return redirect(release.get_absolute_url(), status=303)
+        status = 422
+    strategy = form["strategy"].value() or "canary"
+    return render(
+        request,
+        "rollouts/release_form.html",
+        {"form": form, "proposed": proposed_plan(strategy), "strategy": strategy, "creating": True},
+        status=status,
+    )
+
+
+@reader_required
+def release_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    if not permissions.can_edit_release(request.user, release):
+        raise PermissionDenied("You cannot edit this release.")
+    form = ReleaseEditForm(request.POST or None, instance=release)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                release = services.release_update(release_id=release.pk, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Release details saved.")
+                return redirect(release.get_absolute_url(), status=303)
+        status = 422
+    return render(request, "rollouts/release_form.html", {"form": form, "release": release}, status=status)
+
+
+@require_GET
+@reader_required
+def release_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    return _render_release(request, slug)
+
+
+# --- Run it ---------------------------------------------------------------------------
+
+ACTIONS = {
+    "schedule": lambda r, u, reason: transitions.release_schedule(release_id=r.pk, actor=u),
+    "unschedule": lambda r, u, reason: transitions.release_unschedule(release_id=r.pk, actor=u),
+    "start": lambda r, u, reason: transitions.release_start(release_id=r.pk, actor=u),
+    "pause": lambda r, u, reason: transitions.release_pause(release_id=r.pk, actor=u, reason=reason),
+    "resume": lambda r, u, reason: transitions.release_resume(release_id=r.pk, actor=u, reason=reason),
+    "complete": lambda r, u, reason: transitions.release_complete(release_id=r.pk, actor=u),
+    "cancel": lambda r, u, reason: transitions.release_cancel(release_id=r.pk, actor=u, reason=reason),
+    "rollback": lambda r, u, reason: transitions.release_rollback(release_id=r.pk, actor=u, reason=reason),
+}
+
+DONE_MESSAGES = {
+    "schedule": "Release scheduled.",
+    "unschedule": "Release moved back to draft.",
+    "start": "Release started: the first phase is active.",
+    "pause": "Release paused.",
+    "resume": "Release resumed.",
+    "complete": "Release completed.",
+    "cancel": "Release cancelled.",
+    "rollback": "Rollback started: work through the steps below.",
+}
+
+
+@require_POST
+@reader_required
+def release_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    if not permissions.can_act(request.user, release):
+        raise PermissionDenied("Only release managers can run releases.")
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        ACTIONS[action](release, request.user, reason)
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    messages.success(request, DONE_MESSAGES[action])
+    return _after_change(request, slug)
+
+
+@require_POST
+@reader_required
+def phase_advance(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    if not permissions.can_act(request.user, release):
+        raise PermissionDenied("Only release managers can advance releases.")
+    try:
+        nxt = transitions.phase_advance(release_id=release.pk, phase_id=phase_id, actor=request.user)
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    messages.success(request, f"Advanced: “{nxt.name}” is now active at {nxt.exposure_percent}%.")
+    return _after_change(request, slug)
+
+
+@require_POST
+@reader_required
+def gate_decide(request: HttpRequest, slug: str, gate_id: int, decision: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    gate = get_object_or_404(Gate, pk=gate_id, phase__release=release)
+    if not permissions.can_decide_gates(request.user):
+        raise PermissionDenied("Only approvers can decide gates.")
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        if decision == "approve":
+            transitions.gate_approve(gate_id=gate.pk, actor=request.user, comment=comment)
+            messages.success(request, f"You approved “{gate.name}”.")
+        elif decision == "reject":
+            transitions.gate_reject(gate_id=gate.pk, actor=request.user, comment=comment)
+            messages.warning(request, f"You rejected “{gate.name}”.")
+        else:
+            raise Http404("No such decision.")
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    return _after_change(request, slug)
+
+
+@require_POST
+@reader_required
+def gate_reopen(request: HttpRequest, slug: str, gate_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    gate = get_object_or_404(Gate, pk=gate_id, phase__release=release)
+    if not permissions.can_act(request.user, release):
+        raise PermissionDenied("Only release managers can reopen gates.")
+    try:
+        transitions.gate_reopen(gate_id=gate.pk, actor=request.user)
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    messages.success(request, f"Gate “{gate.name}” is open again.")
+    return _after_change(request, slug)
+
+
+@require_POST
+@reader_required
+def checklist_tick(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    item = get_object_or_404(ChecklistItem, pk=item_id, gate__phase__release=release)
+    if not permissions.can_tick_checklist(request.user):
+        raise PermissionDenied("Only release managers and approvers tick checklists.")
+    checked = request.POST.get("checked") == "1"
+    try:
+        transitions.checklist_item_set(item_id=item.pk, actor=request.user, checked=checked)
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    return _after_change(request, slug)
+
+
+@require_POST
+@reader_required
+def rollback_step_done(request: HttpRequest, slug: str, step_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    step = get_object_or_404(RollbackRunStep, pk=step_id, run__release=release)
+    if not permissions.can_run_rollback(request.user, release):
+        raise PermissionDenied("Only release managers work through rollbacks.")
+    note = request.POST.get("note", "")[:2000]
+    try:
+        transitions.rollback_step_done(run_step_id=step.pk, actor=request.user, note=note)
+    except transitions.TransitionError as exc:
+        return _after_change(request, slug, exc)
+    messages.success(request, f"Step “{step.title}” done.")
+    return _after_change(request, slug)
+
+
+# --- Plan editing: phases, gates, rollback steps ---------------------------------------
+
+
+def _plan_form(
+    request: HttpRequest,
+    *,
+    release,
+    form,
+    save,
+    template: str,
+    action_url: str,
+    success: str,
+    extra: dict | None = None,
+) -> HttpResponse:
+    """GET shows the form; a valid POST saves and answers with the fresh release page.
+
+    A bad POST answers 422 with the form, the errors next to their fields and every
+    typed value kept.
+    """
+    if not permissions.can_edit_release(request.user, release):
+        raise PermissionDenied("Only release managers can change the plan of a release that is not finished.")
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                save(form.cleaned_data)
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for name, errors in exc.error_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc)
+            else:
+                messages.success(request, success)
+                return _after_change(request, release.slug)
+        status = 422
+    context = {"form": form, "release": release, "action_url": action_url, **(extra or {})}
+    if request.htmx:
+        return render(request, template, context, status=status)
+    return render(request, "rollouts/plan_form_page.html", {**context, "fragment": template}, status=status)
+
+
+@reader_required
+def phase_add(request: HttpRequest, slug: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    form = PhaseForm(request.POST or None)
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=lambda data: services.phase_add(release_id=release.pk, actor=request.user, **data),
+        template="rollouts/partials/phase_form.html",
+        action_url=reverse("phase_add", args=[slug]),
+        success="Phase added.",
+        extra={"title": "Add a phase"},
+    )
+
+
+@reader_required
+def phase_edit(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    phase = get_object_or_404(Phase, pk=phase_id, release=release)
+    form = PhaseForm(request.POST or None, instance=phase)
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=lambda data: services.phase_update(phase_id=phase.pk, actor=request.user, **data),
+        template="rollouts/partials/phase_form.html",
+        action_url=reverse("phase_edit", args=[slug, phase.pk]),
+        success=f"Phase “{phase.name}” saved.",
+        extra={"title": f"Edit phase “{phase.name}”", "phase": phase},
+    )
+
+
+def _plan_post(request: HttpRequest, release, change, success: str) -> HttpResponse:
+    if not permissions.can_edit_release(request.user, release):
+        raise PermissionDenied("Only release managers can change the plan of a release that is not finished.")
+    try:
+        change()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        if request.htmx:
+            response = _render_release(request, release.slug, status=409, partial=True)
+            return reswap(retarget(response, "#release-body"), "outerHTML")
+        return redirect(release.get_absolute_url(), status=303)
+    messages.success(request, success)
+    return _after_change(request, release.slug)
+
+
+@require_POST
+@reader_required
+def phase_remove(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    phase = get_object_or_404(Phase, pk=phase_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.phase_remove(phase_id=phase.pk, actor=request.user),
+        f"Phase “{phase.name}” removed.",
+    )
+
+
+@require_POST
+@reader_required
+def phase_move(request: HttpRequest, slug: str, phase_id: int, direction: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    phase = get_object_or_404(Phase, pk=phase_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.phase_move(phase_id=phase.pk, actor=request.user, direction=direction),
+        f"Phase “{phase.name}” moved {direction}.",
+    )
+
+
+@reader_required
+def gate_add(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    phase = get_object_or_404(Phase, pk=phase_id, release=release)
+    form = GateForm(request.POST or None)
+
+    def save(data):
+        services.gate_add(
+            phase_id=phase.pk,
+            actor=request.user,
+            name=data["name"],
+            kind=data["kind"],
+            required=data["required"],
+            required_approvals=data["required_approvals"],
+            checklist=data["checklist_items"],
+        )
+
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=save,
+        template="rollouts/partials/gate_form.html",
+        action_url=reverse("gate_add", args=[slug, phase.pk]),
+        success="Gate added.",
+        extra={"title": f"Add a gate to “{phase.name}”", "phase": phase},
+    )
+
+
+@require_POST
+@reader_required
+def gate_remove(request: HttpRequest, slug: str, gate_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    gate = get_object_or_404(Gate, pk=gate_id, phase__release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.gate_remove(gate_id=gate.pk, actor=request.user),
+        f"Gate “{gate.name}” removed.",
+    )
+
+
+@reader_required
+def rollback_step_add(request: HttpRequest, slug: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    form = RollbackStepForm(request.POST or None)
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=lambda data: services.rollback_step_add(release_id=release.pk, actor=request.user, **data),
+        template="rollouts/partials/rollback_step_form.html",
+        action_url=reverse("rollback_step_add", args=[slug]),
+        success="Rollback step added.",
+        extra={"title": "Add a rollback step"},
+    )
+
+
+@reader_required
+def rollback_step_edit(request: HttpRequest, slug: str, step_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    step = get_object_or_404(RollbackStep, pk=step_id, release=release)
+    form = RollbackStepForm(request.POST or None, instance=step)
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=lambda data: services.rollback_step_update(step_id=step.pk, actor=request.user, **data),
+        template="rollouts/partials/rollback_step_form.html",
+        action_url=reverse("rollback_step_edit", args=[slug, step.pk]),
+        success="Rollback step saved.",
+        extra={"title": f"Edit step “{step.title}”", "step": step},
+    )
+
+
+@require_POST
+@reader_required
+def rollback_step_remove(request: HttpRequest, slug: str, step_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    step = get_object_or_404(RollbackStep, pk=step_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.rollback_step_remove(step_id=step.pk, actor=request.user),
+        f"Step “{step.title}” removed.",
+    )
+
+
+@require_POST
+@reader_required
+def rollback_step_move(request: HttpRequest, slug: str, step_id: int, direction: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    step = get_object_or_404(RollbackStep, pk=step_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.rollback_step_move(step_id=step.pk, actor=request.user, direction=direction),
+        f"Step “{step.title}” moved {direction}.",
+    )
