@@ -1,0 +1,67 @@
+"""The world every test starts from: one user per role, and an outsider with none."""
+
+import pytest
+
+from rollouts.roles import APPROVER, RELEASE_MANAGER, SUPPORT, VIEWER
+from tests.factories import PASSWORD, UserFactory, release_with_phases
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", first_name="Maria", last_name="Manager", roles=[RELEASE_MANAGER])
+
+
+@pytest.fixture
+def other_manager(db):
+    return UserFactory(username="manager2", first_name="Tom", last_name="Manager", roles=[RELEASE_MANAGER])
+
+
+@pytest.fixture
+def approver(db):
+    return UserFactory(username="approver", first_name="Priya", last_name="Approver", roles=[APPROVER])
+
+
+@pytest.fixture
+def second_approver(db):
+    return UserFactory(username="approver2", first_name="Sam", last_name="Approver", roles=[APPROVER])
+
+
+@pytest.fixture
+def support(db):
+    return UserFactory(username="support", first_name="Lee", last_name="Support", roles=[SUPPORT])
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="viewer", first_name="Vic", last_name="Viewer", roles=[VIEWER])
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="outsider", first_name="Otto", last_name="Outsider")
+
+
+@pytest.fixture
+def release(manager):
+    """A draft canary release owned by the manager: 1% → 10% → 100%, one approval gate each."""
+    return release_with_phases(owner=manager, name="Checkout", version="2.0.0", slug="checkout")
+
+
+def client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    return client_for(client, manager)
+
+
+@pytest.fixture
+def approver_client(client, approver):
+    return client_for(client, approver)

@@ -1,0 +1,94 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from rollouts.models import ChecklistItem, Gate, GateKind, Phase, Release, RollbackStep, Strategy
+
+PASSWORD = "correct-horse-battery"  # noqa: S105
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        if create and extracted:
+            for name in extracted:
+                self.groups.add(Group.objects.get_or_create(name=name)[0])
+        if create:
+            self.save()
+
+
+class ReleaseFactory(factory.django.DjangoModelFactory):
+    """A bare draft release; add phases with PhaseFactory."""
+
+    class Meta:
+        model = Release
+
+    name = factory.Sequence(lambda n: f"Release {n}")
+    version = factory.Sequence(lambda n: f"1.{n}.0")
+    slug = factory.Sequence(lambda n: f"release-{n}")
+    owner = factory.SubFactory(UserFactory)
+    strategy = Strategy.CANARY
+
+
+class PhaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Phase
+
+    release = factory.SubFactory(ReleaseFactory)
+    position = factory.Sequence(lambda n: n)
+    name = factory.Sequence(lambda n: f"Phase {n}")
+    exposure_percent = 10
+    min_soak_minutes = 0
+
+
+class GateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Gate
+
+    phase = factory.SubFactory(PhaseFactory)
+    name = factory.Sequence(lambda n: f"Gate {n}")
+    kind = GateKind.MANUAL_APPROVAL
+    required = True
+    required_approvals = 1
+
+
+class ChecklistItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChecklistItem
+
+    gate = factory.SubFactory(GateFactory, kind=GateKind.CHECKLIST)
+    text = factory.Sequence(lambda n: f"Item {n}")
+    position = factory.Sequence(lambda n: n)
+
+
+class RollbackStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RollbackStep
+
+    release = factory.SubFactory(ReleaseFactory)
+    title = factory.Sequence(lambda n: f"Step {n}")
+    position = factory.Sequence(lambda n: n)
+    expected_minutes = 5
+
+
+def release_with_phases(*, owner, exposures=(1, 10, 100), soak=0, gates_per_phase=1, strategy=Strategy.CANARY, **kw):
+    """A draft release with one phase per exposure and manual approval gates on each."""
+    release = ReleaseFactory(owner=owner, strategy=strategy, **kw)
+    for i, exposure in enumerate(exposures):
+        phase = PhaseFactory(
+            release=release, position=i, name=f"Phase {i + 1}", exposure_percent=exposure, min_soak_minutes=soak
+        )
+        for g in range(gates_per_phase):
+            GateFactory(phase=phase, name=f"Gate {i + 1}.{g + 1}", position=g)
+    return release
