@@ -73,8 +73,8 @@ class PhaseForm(forms.ModelForm):
         max_value=100,
         label="Exposure %",
         error_messages={
-            "min_value": "Exposure must be between 0 and 100%.",
-            "max_value": "Exposure must be between 0 and 100%.",
+            "min_value": "Exposure must be between 0 and 100%%.",
+            "max_value": "Exposure must be between 0 and 100%%.",
         },
     )
     min_soak_minutes = forms.IntegerField(min_value=0, max_value=60 * 24 * 30, label="Minimum soak (minutes)")

@@ -31,7 +31,7 @@ EDITABLE_PHASE_STATUSES = {PhaseStatus.PENDING}
 
 
 def unique_slug(name: str, version: str = "") -> str:
-    base = slugify(f"{name} {version}".strip())[:70] or "release"
+    base = slugify(f"{name} {version}".replace(".", "-").strip())[:70] or "release"
     slug, n = base, 2
     while Release.objects.filter(slug=slug).exists():
         slug = f"{base}-{n}"

@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -19,6 +19,13 @@ from rollouts import permissions, selectors, services, transitions
 from rollouts.forms import DecisionForm, GateForm, PhaseForm, ReasonForm, ReleaseEditForm, ReleaseForm, RollbackStepForm
 from rollouts.models import ChecklistItem, Gate, Phase, ReleaseStatus, RollbackRunStep, RollbackStep
 from rollouts.strategies import proposed_plan
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """After a POST, send the browser to a page it loads with GET."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
 
 
 def reader_required(view):
@@ -90,7 +97,7 @@ def _after_change(request: HttpRequest, slug: str, error: transitions.Transition
         if request.htmx.target != "release-body":
             response = reswap(retarget(response, "#release-body"), "outerHTML")
         return response
-    return redirect(reverse("release_detail", args=[slug]), status=303)
+    return see_other(reverse("release_detail", args=[slug]))
 
 
 # --- Dashboard and lists --------------------------------------------------------------
@@ -151,7 +158,7 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc)
             else:
                 messages.success(request, f"Release “{release}” planned. Review its phases, gates and rollback plan.")
-                return redirect(release.get_absolute_url(), status=303)
+                return see_other(release.get_absolute_url())
         status = 422
     strategy = form["strategy"].value() or "canary"
     return render(
@@ -177,7 +184,7 @@ def release_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 form.add_error(None, exc)
             else:
                 messages.success(request, "Release details saved.")
-                return redirect(release.get_absolute_url(), status=303)
+                return see_other(release.get_absolute_url())
         status = 422
     return render(request, "rollouts/release_form.html", {"form": form, "release": release}, status=status)
 
@@ -399,7 +406,7 @@ def _plan_post(request: HttpRequest, release, change, success: str) -> HttpRespo
         if request.htmx:
             response = _render_release(request, release.slug, status=409, partial=True)
             return reswap(retarget(response, "#release-body"), "outerHTML")
-        return redirect(release.get_absolute_url(), status=303)
+        return see_other(release.get_absolute_url())
     messages.success(request, success)
     return _after_change(request, release.slug)
 

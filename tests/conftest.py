@@ -65,3 +65,11 @@ def manager_client(client, manager):
 @pytest.fixture
 def approver_client(client, approver):
     return client_for(client, approver)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """Hashing passwords the production way costs ~0.3 s per user; tests don't need that."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
