@@ -64,3 +64,12 @@ def event_detail(event) -> str:
     if event.verb.startswith("plan.rollback_step") or event.verb == "rollback.step_done":
         return f"“{data.get('title') or data.get('step')}”"
     return ""
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str):
+    from django.utils.safestring import mark_safe
+
+    from rollouts.markdown import render_markdown
+
+    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 in render_markdown

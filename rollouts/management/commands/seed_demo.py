@@ -4,6 +4,7 @@ Safe to run twice: users are matched by username and releases by slug, and
 nothing that exists is touched.
 """
 
+import logging
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -43,6 +44,8 @@ class Command(BaseCommand):
         if options["once"] and get_user_model().objects.filter(username="maria").exists():
             self.stdout.write("Demo data was loaded before; leaving it as it is.")
         else:
+            # The timeline log of every demo event would bury the logins printed below.
+            logging.getLogger("rollouts.events").setLevel(logging.WARNING)
             users = self._users()
             created = self._releases(users)
             self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new releases)."))
