@@ -181,6 +181,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 else:
@@ -217,5 +218,12 @@ REST_FRAMEWORK = {
 }
 
 # The embedded defaults keep their data under var/; make sure the folders exist.
-for _folder in (VAR_DIR, STATIC_ROOT, VAR_DIR / "mail", VAR_DIR / "celery" / "queue", VAR_DIR / "celery" / "processed"):
+for _folder in (
+    VAR_DIR,
+    STATIC_ROOT,
+    VAR_DIR / "mail",
+    VAR_DIR / "celery" / "queue",
+    VAR_DIR / "celery" / "processed",
+    VAR_DIR / "celery" / "control",
+):
     _folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 
 from rollouts.models import ChecklistItem, Gate, GateKind, Phase, Release, RollbackStep, Strategy
 
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

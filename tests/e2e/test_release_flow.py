@@ -132,13 +132,13 @@ def test_release_manager__plans_and_runs_canary__release_completes(sign_in, mana
 
     # When an approver, signed in on another browser, approves each gate and the manager advances
     apr = sign_in(approver)
-    apr.goto(release_url)
-    expect(apr.locator("#release-status")).to_have_text("In progress")
-    expect(apr.locator("#actions")).to_have_count(0)
     for phase, gate, nxt in (
         ("Canary 1%", "Canary health approved", "Canary 10%"),
         ("Canary 10%", "Error rate reviewed", "Full rollout 100%"),
     ):
+        apr.goto(release_url)
+        expect(apr.locator("#release-status")).to_have_text("In progress")
+        expect(apr.locator("#actions")).to_have_count(0)  # approvers decide gates, they do not run releases
         approve_gate(apr, phase, gate, comment=f"{phase} looks healthy")
 
         mgr.reload()

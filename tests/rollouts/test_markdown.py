@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from rollouts.markdown import render_markdown
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_render_markdown__hostile_input__nothing_executable_survives(evil):
     html = render_markdown(evil)
     assert "<script" not in html and "<img" not in html  # shown as text, never as markup
-    assert 'href="javascript' not in html and 'href="data' not in html
+    assert not re.search(r"<a\s[^>]*href=\"(javascript|data):", html)
 
 
 def test_render_markdown__ordinary_text__formatted():

@@ -249,7 +249,7 @@ def test_phase_advance__gates_passed__next_phase_active(release, manager, approv
 
 def test_phase_advance__required_gate_pending__refused_naming_the_gate(release, manager):
     start(release, manager)
-    with pytest.raises(transitions.NotReady, match="Waiting for required gate: Gate 1.1"):
+    with pytest.raises(transitions.NotReady, match=r"Waiting for required gate: Gate 1\.1"):
         transitions.phase_advance(release_id=release.pk, phase_id=release.current_phase_id, actor=manager)
     release.refresh_from_db()
     assert release.current_phase.position == 0
