@@ -123,6 +123,7 @@ def decorate_releases(releases):
 @dataclass
 class ReleasePage:
     release: Release
+    version: str
     phases: list
     rollback_steps: list
     rollback_run: RollbackRun | None
@@ -200,6 +201,7 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         progress = 100
     return ReleasePage(
         release=release,
+        version=release.updated_at.isoformat(),
         phases=phases,
         rollback_steps=list(release.rollback_steps.all()),
         rollback_run=run,
@@ -207,6 +209,15 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         progress_percent=progress,
         current_exposure=exposure,
     )
+
+
+def release_version(slug: str) -> str | None:
+    """A token that changes whenever anything on the release page changes (one query).
+
+    Every transition and plan edit saves the release, so its updated_at moves.
+    """
+    updated = Release.objects.filter(slug=slug).values_list("updated_at", flat=True).first()
+    return None if updated is None else updated.isoformat()
 
 
 def release_by_slug(slug: str) -> Release | None:

@@ -329,6 +329,7 @@ def rollback_step_done(*, run_step_id: int, actor, note: str = "") -> RollbackRu
     step.note = note
     step.save(update_fields=["done_by", "done_at", "note"])
     events.record(release=release, verb="rollback.step_done", actor=_actor(actor), step=step.title, note=note)
+    _touch(release)
     if not step.run.steps.filter(done_at__isnull=True).exists():
         _finish_rollback(release, step.run, actor=actor, now=now)
     return step

@@ -192,6 +192,16 @@ def release_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @reader_required
 def release_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    since = request.GET.get("since")
+    if since and request.htmx:
+        # The page polls with the version it shows; nothing changed means nothing to swap.
+        current = selectors.release_version(slug)
+        if current is None:
+            raise Http404("No such release.")
+        if current == since:
+            response = HttpResponse(status=204)
+            response["Vary"] = "HX-Request"
+            return response
     return _render_release(request, slug)
 
 

@@ -15,3 +15,14 @@ document.addEventListener("htmx:sendError", function () {
   flash.className = "message error";
   flash.hidden = false;
 });
+
+// The release page polls for changes made by other people. It never refreshes while the
+// person is typing, has an inline plan form open, or has a reason box unfolded.
+window.flightdeckMayRefresh = function () {
+  var body = document.getElementById("release-body");
+  if (!body || document.hidden) return false;
+  if (body.querySelector(".plan-form, details[open]")) return false;
+  var active = document.activeElement;
+  if (active && active.closest && active.closest("#release-body form") && active.tagName !== "BUTTON") return false;
+  return true;
+};

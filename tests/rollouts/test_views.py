@@ -303,3 +303,31 @@ def test_phase_status__never_changed_by_admin_form(admin_client, release):
     url = reverse("admin:rollouts_phase_change", args=[phase.pk])
     assert "status" not in admin_client.get(url).context["adminform"].form.fields
     assert Phase.objects.get(pk=phase.pk).status == "pending"
+
+
+def test_release_page_poll__nothing_changed__204_in_four_queries(manager_client, release, django_assert_num_queries):
+    version = release.updated_at.isoformat()
+    with django_assert_num_queries(4):  # session, user, roles, release version
+        response = manager_client.get("/releases/checkout/", {"since": version}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+
+
+def test_release_page_poll__someone_acted__fresh_body(manager_client, release, manager, approver):
+    version = release.updated_at.isoformat()
+    start(release, manager)
+    transitions.gate_approve(gate_id=release.current_phase.gates.get().pk, actor=approver)
+    response = manager_client.get("/releases/checkout/", {"since": version}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "Priya Approver approved" in text(response)
+
+
+def test_release_page_poll__rollback_step_ticked__version_moves(release, manager):
+    from rollouts.selectors import release_version
+
+    RollbackStepFactory(release=release)
+    RollbackStepFactory(release=release)
+    start(release, manager)
+    run = transitions.release_rollback(release_id=release.pk, actor=manager, reason="x")
+    before = release_version("checkout")
+    transitions.rollback_step_done(run_step_id=run.steps.first().pk, actor=manager)
+    assert release_version("checkout") != before
