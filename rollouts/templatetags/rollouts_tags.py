@@ -14,7 +14,7 @@ EVENT_LABELS = {
     "phase.advanced": "advanced the release",
     "gate.approved": "approved",
     "gate.rejected": "rejected",
-    "gate.passed": "recorded a passed gate:",
+    "gate.passed": "cleared the gate",
     "gate.reopened": "reopened",
     "checklist.ticked": "ticked",
     "checklist.unticked": "unticked",

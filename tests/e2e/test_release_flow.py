@@ -167,10 +167,10 @@ def test_release_manager__plans_and_runs_canary__release_completes(sign_in, mana
         [
             "Maria Manager completed the release",
             "Maria Manager advanced the release from “Canary 10%” to “Full rollout 100%” (100%)",
-            "Priya Approver saw a gate pass “Error rate reviewed”",
+            "Priya Approver cleared the gate “Error rate reviewed”",
             "Priya Approver approved “Error rate reviewed” (1/1 approvals) Canary 10% looks healthy",
             "Maria Manager advanced the release from “Canary 1%” to “Canary 10%” (10%)",
-            "Priya Approver saw a gate pass “Canary health approved”",
+            "Priya Approver cleared the gate “Canary health approved”",
             "Priya Approver approved “Canary health approved” (1/1 approvals) Canary 1% looks healthy",
             "Maria Manager started the release “Canary 1%” at 1%",
             "Maria Manager edited a phase “Canary 10%”",
