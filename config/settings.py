@@ -5,6 +5,7 @@ and email written to files, all under var/. Production points DATABASE_URL at Po
 and CELERY_BROKER_URL at Redis.
 """
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -208,6 +209,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Outbound calls (gates, webhooks, rollback actions) -------------------------------
+OUTBOUND_TIMEOUT_SECONDS = env_float("OUTBOUND_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 1_000_000, minimum=1024)
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", [])
+for _net in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"OUTBOUND_ALLOWED_NETWORKS must list networks such as 10.0.0.0/8 or 127.0.0.1/32, got {_net!r}"
+        ) from None
 
 # --- Flightdeck -----------------------------------------------------------------------
 DASHBOARD_GROUP_LIMIT = env_int("DASHBOARD_GROUP_LIMIT", 12, minimum=1, maximum=200)

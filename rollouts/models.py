@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,6 +65,19 @@ class PhaseStatus(models.TextChoices):
 class GateKind(models.TextChoices):
     MANUAL_APPROVAL = "manual_approval", "Manual approval"
     CHECKLIST = "checklist", "Checklist"
+    CI_RESULT = "ci_result", "CI result"
+    HTTP_CHECK = "http_check", "HTTP check"
+    METRIC_THRESHOLD = "metric_threshold", "Metric threshold"
+
+
+# Gates the engine measures on a schedule (ci_result waits for the pipeline to report).
+MEASURED_GATE_KINDS = {GateKind.HTTP_CHECK, GateKind.METRIC_THRESHOLD}
+AUTOMATED_GATE_KINDS = MEASURED_GATE_KINDS | {GateKind.CI_RESULT}
+
+
+class GateFailurePolicy(models.TextChoices):
+    PAUSE = "pause", "Pause for a person"
+    ROLLBACK = "rollback", "Start the rollback"
 
 
 class GateStatus(models.TextChoices):
@@ -88,6 +101,18 @@ class Release(models.Model):
     planned_start = models.DateTimeField(null=True, blank=True)
     current_phase = models.ForeignKey(
         "Phase", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    on_gate_failure = models.CharField(
+        max_length=20,
+        choices=GateFailurePolicy.choices,
+        default=GateFailurePolicy.PAUSE,
+        help_text="What automation does when a required gate fails.",
+    )
+    rollback_on_deadline = models.BooleanField(
+        default=False, help_text="Start the rollback when a phase runs past its progress deadline."
+    )
+    degraded_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the current phase ran past its progress deadline."
     )
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -128,6 +153,11 @@ class Phase(models.Model):
     )
     planned_start = models.DateTimeField(null=True, blank=True)
     auto_advance = models.BooleanField(default=False)
+    progress_deadline_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="If the phase has not advanced this long after it started, the release is marked degraded.",
+    )
     status = models.CharField(max_length=20, choices=PhaseStatus.choices, default=PhaseStatus.PENDING)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -149,6 +179,12 @@ class Phase(models.Model):
         if self.started_at is None:
             return None
         return self.started_at + timedelta(minutes=self.min_soak_minutes)
+
+    @property
+    def deadline_at(self):
+        if self.started_at is None or self.progress_deadline_minutes is None:
+            return None
+        return self.started_at + timedelta(minutes=self.progress_deadline_minutes)
 
     def soak_remaining(self, now=None) -> timedelta:
         ends = self.soak_ends_at
@@ -173,6 +209,19 @@ class Gate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Automation: when the engine measures next, and the lease of the task measuring now.
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claim_token = models.CharField(max_length=36, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    measurement_count = models.PositiveIntegerField(default=0)
+    success_count = models.PositiveIntegerField(default=0)
+    failure_count = models.PositiveIntegerField(default=0)
+    inconclusive_count = models.PositiveIntegerField(default=0)
+    consecutive_errors = models.PositiveIntegerField(default=0)
+    # ci_result: the pipeline's secret, stored as a SHA-256 hex digest; shown once when made.
+    token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    token_hint = models.CharField(max_length=12, blank=True, default="", editable=False)
+    token_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]
@@ -181,8 +230,44 @@ class Gate(models.Model):
         return self.name
 
     @property
+    def is_automated(self) -> bool:
+        return self.kind in AUTOMATED_GATE_KINDS
+
+    @property
     def is_cleared(self) -> bool:
         return self.status in GATE_CLEARED
+
+
+class Verdict(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    ERROR = "error", "Provider error"
+
+
+class GateMeasurement(models.Model):
+    """One measurement of an automated gate: what was seen, and what it meant."""
+
+    gate = models.ForeignKey(Gate, on_delete=models.CASCADE, related_name="measurements")
+    taken_at = models.DateTimeField(default=timezone.now)
+    value = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    message = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    claim_token = models.CharField(max_length=36, blank=True, default="")
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["gate", "-taken_at"], name="measurement_gate_taken_idx")]
+        constraints = [
+            # One measurement per claim: a task delivered twice records once.
+            models.UniqueConstraint(
+                fields=["gate", "claim_token"], condition=~Q(claim_token=""), name="one_measurement_per_claim"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
 
 
 class GateDecision(models.Model):
@@ -220,6 +305,11 @@ class ChecklistItem(models.Model):
         return self.text
 
 
+class RollbackAction(models.TextChoices):
+    MANUAL = "manual", "Done by a person"
+    WEBHOOK = "webhook", "Call a webhook"
+
+
 class RollbackStep(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="rollback_steps")
     position = models.PositiveIntegerField(default=0)
@@ -229,6 +319,8 @@ class RollbackStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expected_minutes = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(24 * 60)])
+    action = models.CharField(max_length=20, choices=RollbackAction.choices, default=RollbackAction.MANUAL)
+    action_config = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
@@ -275,17 +367,28 @@ class RollbackRunStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expected_minutes = models.PositiveIntegerField(default=5)
+    action = models.CharField(max_length=20, choices=RollbackAction.choices, default=RollbackAction.MANUAL)
+    action_config = models.JSONField(default=dict, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     done_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
+    # Automated steps: attempts so far, the last error, and the lease of the task running it.
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_automated(self) -> bool:
+        return self.action != RollbackAction.MANUAL
 
 
 class Event(models.Model):
@@ -314,3 +417,125 @@ class Event(models.Model):
         if self.actor is None:
             return "Flightdeck"
         return self.actor.get_full_name() or self.actor.get_username()
+
+
+class FreezeWindow(models.Model):
+    """A stretch of wall-clock time in a named time zone when automation must not advance.
+
+    Stored as local times plus the zone, so "Dec 24 00:00 to Jan 2 00:00, Europe/Berlin"
+    means what people mean, across DST changes. No release means every release.
+    """
+
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE, related_name="freezes")
+    name = models.CharField(max_length=120)
+    timezone = models.CharField(max_length=64, default="UTC")
+    starts_local = models.DateTimeField(help_text="Local wall-clock time in the window's time zone.")
+    ends_local = models.DateTimeField(help_text="Local wall-clock time in the window's time zone.")
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["starts_local", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_local__gt=F("starts_local")), name="freeze_ends_after_start")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AllowedHours(models.Model):
+    """When automation may act: weekdays and a local time range in a named time zone.
+
+    With no rows (for the release and globally) automation may act at any time.
+    """
+
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.CASCADE, related_name="allowed_hours")
+    timezone = models.CharField(max_length=64, default="UTC")
+    weekdays = models.JSONField(default=list, help_text="ISO weekdays, 1 = Monday … 7 = Sunday.")
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        verbose_name_plural = "allowed hours"
+
+    def __str__(self) -> str:
+        return f"{self.start_time:%H:%M}–{self.end_time:%H:%M} {self.timezone}"
+
+
+class WebhookSubscription(models.Model):
+    """Someone outside wants to hear about release and phase changes, signed."""
+
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, help_text="Event verbs such as phase.advanced; empty means all.")
+    secret = models.CharField(max_length=200, editable=False)
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_subscriptions"
+    )
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, verb: str, release_id: int) -> bool:
+        if not self.is_active:
+            return False
+        if self.release_id is not None and self.release_id != release_id:
+            return False
+        return not self.events or verb in self.events
+
+
+class WebhookDelivery(models.Model):
+    """The outbox row for one event to one subscription; retried until delivered or given up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    message_id = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], name="one_delivery_per_event_and_subscription")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.subscription_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery, for the delivery log page."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error[:40]}"
