@@ -109,3 +109,51 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(models.GateMeasurement)
+class GateMeasurementAdmin(admin.ModelAdmin):
+    list_display = ["gate", "taken_at", "value", "verdict", "message"]
+    list_filter = ["verdict"]
+    list_select_related = ["gate"]
+    readonly_fields = ["gate", "taken_at", "value", "verdict", "message", "detail", "claim_token"]
+
+
+@admin.register(models.FreezeWindow)
+class FreezeWindowAdmin(admin.ModelAdmin):
+    list_display = ["name", "release", "starts_local", "ends_local", "timezone"]
+    list_select_related = ["release"]
+
+
+@admin.register(models.AllowedHours)
+class AllowedHoursAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "release", "weekdays"]
+    list_select_related = ["release"]
+
+
+@admin.register(models.WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "is_active", "release", "created_at"]
+    list_filter = ["is_active"]
+    readonly_fields = ["created_at", "disabled_reason"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = models.WebhookAttempt
+    extra = 0
+    readonly_fields = ["attempted_at", "status_code", "error", "duration_ms"]
+
+
+@admin.register(models.WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["message_id", "subscription", "status", "attempts", "last_status_code", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["subscription"]
+    readonly_fields = ["message_id", "payload", "event", "subscription", "delivered_at"]
+    inlines = [WebhookAttemptInline]
+
+
+@admin.register(models.WebhookAttempt)
+class WebhookAttemptAdmin(admin.ModelAdmin):
+    list_display = ["delivery", "attempted_at", "status_code", "duration_ms"]
+    list_select_related = ["delivery"]
