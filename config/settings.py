@@ -195,7 +195,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 10)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 ENGINE_TICK_SECONDS = env_float("ENGINE_TICK_SECONDS", 2.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE = {
+    "rollout-engine-tick": {
+        "task": "rollouts.tasks.engine_tick",
+        "schedule": ENGINE_TICK_SECONDS,
+        # A tick that waited longer than one period is stale: the next one covers it.
+        "options": {"expires": ENGINE_TICK_SECONDS},
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

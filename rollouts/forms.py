@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from rollouts.models import Environment, GateKind, Phase, Release, RollbackStep, Strategy
+from rollouts.models import Environment, GateKind, Phase, Release, RollbackAction, RollbackStep, Strategy
 from rollouts.roles import RELEASE_MANAGER
 
 User = get_user_model()
@@ -31,8 +31,19 @@ class ReleaseForm(forms.ModelForm):
 
     class Meta:
         model = Release
-        fields = ["name", "version", "slug", "summary", "owner", "strategy", "planned_start"]
+        fields = [
+            "name",
+            "version",
+            "slug",
+            "summary",
+            "owner",
+            "strategy",
+            "planned_start",
+            "on_gate_failure",
+            "rollback_on_deadline",
+        ]
         widgets = {"summary": forms.Textarea(attrs={"rows": 4})}
+        labels = {"on_gate_failure": "When a required gate fails"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,9 +92,58 @@ class PhaseForm(forms.ModelForm):
     planned_start = forms.DateTimeField(required=False, widget=DATETIME_WIDGET)
     environment = forms.ChoiceField(choices=Environment.choices)
 
+    progress_deadline_minutes = forms.IntegerField(
+        min_value=1,
+        max_value=60 * 24 * 30,
+        required=False,
+        label="Progress deadline (minutes)",
+        help_text="Optional. Past it the release is marked degraded.",
+    )
+
     class Meta:
         model = Phase
-        fields = ["name", "environment", "exposure_percent", "min_soak_minutes", "planned_start", "auto_advance"]
+        fields = [
+            "name",
+            "environment",
+            "exposure_percent",
+            "min_soak_minutes",
+            "planned_start",
+            "auto_advance",
+            "progress_deadline_minutes",
+        ]
+        help_texts = {"auto_advance": "Flightdeck advances this phase itself once its gates pass and soak is over."}
+
+
+CONDITION_OPS = [("<", "<"), ("<=", "≤"), (">", ">"), (">=", "≥"), ("==", "="), ("!=", "≠")]
+
+# Config fields per gate kind; the form shows them under the kind they belong to.
+CONFIG_FIELDS = {
+    GateKind.HTTP_CHECK: [
+        "url",
+        "expected_status",
+        "json_path",
+        "expected_value",
+        "interval_seconds",
+        "count",
+        "failure_limit",
+        "consecutive_error_limit",
+        "timeout_seconds",
+    ],
+    GateKind.METRIC_THRESHOLD: [
+        "address",
+        "query",
+        "success_op",
+        "success_value",
+        "failure_op",
+        "failure_value",
+        "interval_seconds",
+        "count",
+        "failure_limit",
+        "inconclusive_limit",
+        "consecutive_error_limit",
+        "timeout_seconds",
+    ],
+}
 
 
 class GateForm(forms.Form):
@@ -98,9 +158,62 @@ class GateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="For checklist gates: one item per line.",
     )
+    # http_check
+    url = forms.CharField(required=False, max_length=500, label="URL to check")
+    expected_status = forms.IntegerField(required=False, label="Expected status", initial=200)
+    json_path = forms.CharField(
+        required=False, max_length=200, label="JSON path (optional)", help_text="e.g. status.db"
+    )
+    expected_value = forms.CharField(required=False, max_length=200, label="Expected value at the path")
+    # metric_threshold
+    address = forms.CharField(required=False, max_length=500, label="Prometheus address")
+    query = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="PromQL query")
+    success_op = forms.ChoiceField(required=False, choices=CONDITION_OPS, initial="<=", label="Passes when result")
+    success_value = forms.FloatField(required=False, label="Success threshold")
+    failure_op = forms.ChoiceField(
+        required=False, choices=[("", "—"), *CONDITION_OPS], label="Fails when result (optional)"
+    )
+    failure_value = forms.FloatField(required=False, label="Failure threshold")
+    inconclusive_limit = forms.IntegerField(required=False, label="Inconclusive results tolerated")
+    # both measured kinds
+    interval_seconds = forms.IntegerField(required=False, label="Measure every (seconds)")
+    count = forms.IntegerField(required=False, label="Measurements needed")
+    failure_limit = forms.IntegerField(required=False, label="Failures tolerated")
+    consecutive_error_limit = forms.IntegerField(required=False, label="Provider errors tolerated in a row")
+    timeout_seconds = forms.FloatField(required=False, label="Timeout (seconds)")
+
+    def raw_config(self, data) -> dict:
+        kind = data.get("kind")
+        raw = {}
+        for name in CONFIG_FIELDS.get(kind, []):
+            value = data.get(name)
+            if value in (None, ""):
+                continue
+            raw[name] = value
+        if kind == GateKind.METRIC_THRESHOLD:
+            for side in ("success", "failure"):
+                op, value = raw.pop(f"{side}_op", None), raw.pop(f"{side}_value", None)
+                if value is not None and op:
+                    raw[f"{side}_condition"] = {"op": op, "value": value}
+        return raw
+
+    # Config errors keyed by config name, shown next to the form field that holds it.
+    CONFIG_ERROR_FIELDS = {"success_condition": "success_value", "failure_condition": "failure_value"}
 
     def clean(self):
         data = super().clean()
+        kind = data.get("kind")
+        if kind in CONFIG_FIELDS:
+            from rollouts import gate_checks
+
+            try:
+                data["config"] = gate_checks.clean_config(kind, self.raw_config(data))
+            except forms.ValidationError as exc:
+                for name, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+                    field = self.CONFIG_ERROR_FIELDS.get(name, name)
+                    self.add_error(field if field in self.fields else None, errors)
+        else:
+            data["config"] = {}
         if data.get("kind") == GateKind.CHECKLIST:
             lines = [line.strip() for line in (data.get("checklist") or "").splitlines() if line.strip()]
             if not lines:
@@ -116,15 +229,61 @@ class GateForm(forms.Form):
 class RollbackStepForm(forms.ModelForm):
     owner = PersonChoiceField(queryset=User.objects.none(), required=False)
     expected_minutes = forms.IntegerField(min_value=0, max_value=24 * 60, initial=5)
+    action_url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        max_length=500,
+        label="Webhook URL",
+        help_text="For automated steps: Flightdeck POSTs the rollback details here.",
+    )
 
     class Meta:
         model = RollbackStep
-        fields = ["title", "instructions", "owner", "expected_minutes"]
+        fields = ["title", "instructions", "owner", "expected_minutes", "action"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
+        labels = {"action": "How it is done"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = _people()
+        if self.instance.pk and self.instance.action_config.get("url"):
+            self.fields["action_url"].initial = self.instance.action_config["url"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == RollbackAction.WEBHOOK:
+            if not data.get("action_url"):
+                self.add_error("action_url", "An automated step needs the webhook URL to call.")
+            data["action_config"] = {"url": data.get("action_url", ""), "method": "POST"}
+        else:
+            data["action_config"] = {}
+        data.pop("action_url", None)
+        return data
+
+
+class FreezeWindowForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="An IANA zone such as Europe/Berlin.")
+    starts_local = forms.DateTimeField(widget=DATETIME_WIDGET, label="Starts (local time)")
+    ends_local = forms.DateTimeField(widget=DATETIME_WIDGET, label="Ends (local time)")
+    reason = forms.CharField(required=False, max_length=500)
+
+    def clean_timezone(self):
+        from rollouts.schedule import zone
+
+        name = self.cleaned_data["timezone"].strip()
+        try:
+            zone(name)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["timezone"]) from None
+        return name
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("starts_local"), data.get("ends_local")
+        if start and end and end <= start:
+            self.add_error("ends_local", "The freeze must end after it starts.")
+        return data
 
 
 class ReasonForm(forms.Form):

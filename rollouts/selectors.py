@@ -6,11 +6,14 @@ from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Subq
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
+from rollouts import gate_checks
 from rollouts.models import (
     ChecklistItem,
     Event,
+    FreezeWindow,
     Gate,
     GateDecision,
+    GateMeasurement,
     Phase,
     PhaseStatus,
     Release,
@@ -20,6 +23,7 @@ from rollouts.models import (
     RollbackStep,
 )
 from rollouts.rules import phase_blockers
+from rollouts.schedule import automation_block
 
 DASHBOARD_ORDER = [
     ReleaseStatus.IN_PROGRESS,
@@ -130,6 +134,9 @@ class ReleasePage:
     events: list
     progress_percent: int
     current_exposure: int
+    freezes: list
+    global_freezes: list
+    automation_block: object
 
 
 def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
@@ -147,11 +154,17 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
                         .prefetch_related(
                             Prefetch("decisions", queryset=GateDecision.objects.select_related("user")),
                             Prefetch("items", queryset=ChecklistItem.objects.select_related("checked_by")),
+                            Prefetch(
+                                "measurements",
+                                queryset=GateMeasurement.objects.order_by("-taken_at", "-id")[:MEASUREMENTS_SHOWN],
+                                to_attr="recent_measurements",
+                            ),
                         ),
                     )
                 ),
             ),
             Prefetch("rollback_steps", queryset=RollbackStep.objects.select_related("owner")),
+            Prefetch("freezes", queryset=FreezeWindow.objects.order_by("starts_local")),
         )
         .filter(slug=slug)
         .first()
@@ -171,6 +184,8 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
             items = list(gate.items.all())
             gate.items_done = sum(1 for item in items if item.checked_at)
             gate.items_total = len(items)
+            gate.chart = measurement_chart(list(reversed(gate.recent_measurements)))
+            gate.config_summary = gate_checks.describe_config(gate.kind, gate.config) if gate.is_automated else ""
     run = (
         RollbackRun.objects.filter(release=release)
         .select_related("started_by")
@@ -184,6 +199,11 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         run.steps_total = len(steps)
         run.progress_percent = round(100 * run.steps_done / len(steps)) if steps else 100
         run.expected_minutes_left = sum(s.expected_minutes for s in steps if not s.done_at)
+    global_freezes = list(FreezeWindow.objects.filter(release__isnull=True).order_by("starts_local"))
+    freezes = list(release.freezes.all())
+    block = None
+    if release.status in (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED):
+        block = automation_block(release, now, windows=freezes + global_freezes)
     timeline = list(
         release.events.select_related("actor", "phase", "gate").order_by("-created_at", "-id")[:events_limit]
     )
@@ -208,7 +228,37 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         events=timeline,
         progress_percent=progress,
         current_exposure=exposure,
+        freezes=freezes,
+        global_freezes=global_freezes,
+        automation_block=block,
     )
+
+
+MEASUREMENTS_SHOWN = 20
+VERDICT_COLOURS = {"success": "#1f8a4c", "failure": "#c53030", "inconclusive": "#b7791f", "error": "#8a94a6"}
+
+
+def measurement_chart(measurements, width: int = 160, height: int = 36) -> dict | None:
+    """Points for a small inline SVG of the last measurements (oldest first)."""
+    if not measurements:
+        return None
+    values = [m.value for m in measurements if m.value is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    span = (high - low) or 1.0
+    step = width / max(len(measurements) - 1, 1)
+    points = []
+    for i, m in enumerate(measurements):
+        y = height / 2 if m.value is None else height - 4 - (m.value - low) / span * (height - 8)
+        points.append(
+            {
+                "x": round(i * step, 1),
+                "y": round(y, 1),
+                "colour": VERDICT_COLOURS.get(m.verdict, "#8a94a6"),
+                "m": m,
+            }
+        )
+    line = " ".join(f"{p['x']},{p['y']}" for p in points if p["m"].value is not None)
+    return {"width": width, "height": height, "points": points, "line": line, "low": low, "high": high}
 
 
 def release_version(slug: str) -> str | None:

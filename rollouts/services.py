@@ -10,10 +10,12 @@ from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from rollouts import events
 from rollouts.models import (
+    MEASURED_GATE_KINDS,
     MONOTONIC_STRATEGIES,
     PLANNABLE_STATUSES,
     ChecklistItem,
@@ -89,6 +91,8 @@ def release_create(
     summary: str = "",
     slug: str = "",
     planned_start=None,
+    on_gate_failure: str = "pause",
+    rollback_on_deadline: bool = False,
     propose_phases: bool = True,
 ) -> Release:
     slug = slug or unique_slug(name, version)
@@ -102,6 +106,8 @@ def release_create(
         strategy=strategy,
         summary=summary,
         planned_start=planned_start,
+        on_gate_failure=on_gate_failure,
+        rollback_on_deadline=rollback_on_deadline,
     )
     if propose_phases:
         for i, proposed in enumerate(proposed_plan(strategy)):
@@ -250,7 +256,9 @@ def gate_add(
     required: bool = True,
     required_approvals: int = 1,
     checklist: list[str] | None = None,
+    config: dict | None = None,
 ) -> Gate:
+    """Add a gate. A ci_result gate gets its pipeline token, returned once as gate.new_token."""
     release = _lock(Phase.objects.values_list("release_id", flat=True).get(pk=phase_id))
     _require_plannable(release, "add a gate to")
     phase = Phase.objects.get(pk=phase_id)
@@ -259,6 +267,10 @@ def gate_add(
     items = [line.strip() for line in (checklist or []) if line.strip()]
     if kind == GateKind.CHECKLIST and not items:
         raise ValidationError({"checklist": "A checklist gate needs at least one item, one per line."})
+    if kind in MEASURED_GATE_KINDS:
+        from rollouts import gate_checks
+
+        config = gate_checks.clean_config(kind, config or {})
     gate = Gate.objects.create(
         phase=phase,
         position=phase.gates.count(),
@@ -266,12 +278,55 @@ def gate_add(
         kind=kind,
         required=required,
         required_approvals=required_approvals if kind == GateKind.MANUAL_APPROVAL else 1,
+        config=config or {},
+        # A gate added to the running phase starts measuring at once.
+        next_check_at=timezone.now() if kind in MEASURED_GATE_KINDS and phase.status == PhaseStatus.ACTIVE else None,
     )
     if kind == GateKind.CHECKLIST:
         ChecklistItem.objects.bulk_create(ChecklistItem(gate=gate, position=i, text=t) for i, t in enumerate(items))
     release.save(update_fields=["updated_at"])
     events.record(release=release, verb="plan.gate_added", actor=actor, phase=phase, gate=gate, kind=kind)
+    gate.new_token = ""
+    if kind == GateKind.CI_RESULT:
+        from rollouts.gate_tokens import gate_token_issue
+
+        gate.new_token = gate_token_issue(gate_id=gate.pk, actor=actor)
     return gate
+
+
+@transaction.atomic
+def freeze_add(*, actor, release_id: int | None, name: str, timezone_name: str, starts_local, ends_local, reason=""):
+    """Add a freeze window; local times are wall-clock in `timezone_name` (see schedule.py)."""
+    from rollouts.models import FreezeWindow
+    from rollouts.schedule import as_carrier, zone
+
+    zone(timezone_name)
+    release = _lock(release_id) if release_id else None
+    window = FreezeWindow.objects.create(
+        release=release,
+        name=name,
+        timezone=timezone_name,
+        starts_local=as_carrier(starts_local.replace(tzinfo=None)),
+        ends_local=as_carrier(ends_local.replace(tzinfo=None)),
+        reason=reason,
+    )
+    if release is not None:
+        release.save(update_fields=["updated_at"])
+        events.record(release=release, verb="plan.freeze_added", actor=actor, name=name)
+    return window
+
+
+@transaction.atomic
+def freeze_remove(*, actor, window_id: int) -> None:
+    from rollouts.models import FreezeWindow
+
+    window = FreezeWindow.objects.select_related("release").get(pk=window_id)
+    release = _lock(window.release_id) if window.release_id else None
+    name = window.name
+    window.delete()
+    if release is not None:
+        release.save(update_fields=["updated_at"])
+        events.record(release=release, verb="plan.freeze_removed", actor=actor, name=name)
 
 
 @transaction.atomic

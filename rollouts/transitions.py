@@ -7,26 +7,33 @@ transition; the loser gets AlreadyDone with a message saying what happened.
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rollouts import events
+from rollouts import events, faults
 from rollouts.models import (
     GATE_CLEARED,
+    MEASURED_GATE_KINDS,
     ChecklistItem,
     Gate,
     GateDecision,
+    GateFailurePolicy,
     GateKind,
+    GateMeasurement,
     GateStatus,
     Phase,
     PhaseStatus,
     Release,
     ReleaseStatus,
+    RollbackAction,
     RollbackRun,
     RollbackRunStep,
+    Verdict,
 )
 from rollouts.rules import phase_blockers
+from rollouts.schedule import automation_block
 
 log = logging.getLogger("rollouts.transitions")
 
@@ -118,6 +125,38 @@ def _touch(release: Release) -> None:
     release.save(update_fields=["updated_at"])
 
 
+def _enqueue(task_name: str, *args) -> None:
+    """Hand work to a Celery task once the transaction commits (tasks import us, not the reverse)."""
+
+    def send():
+        from rollouts import tasks
+
+        getattr(tasks, task_name).delay(*args)
+
+    transaction.on_commit(send)
+
+
+def _activate_phase(phase: Phase, now) -> None:
+    Phase.objects.filter(pk=phase.pk).update(status=PhaseStatus.ACTIVE, started_at=now)
+    # Measured gates of the phase start measuring at once.
+    Gate.objects.filter(phase=phase, kind__in=MEASURED_GATE_KINDS, status=GateStatus.PENDING).update(next_check_at=now)
+
+
+def _check_schedule(release: Release, *, actor, reason: str, now, what: str) -> str:
+    """Automation never acts in a freeze or outside allowed hours; a person may, with a reason.
+
+    Returns the block's kind ("freeze"/"hours") when a person overrides it, else "".
+    """
+    block = automation_block(release, now)
+    if block is None:
+        return ""
+    if _actor(actor) is None:
+        raise NotReady(f"Automation waits: {block.message}.")
+    if not reason.strip():
+        raise NotReady(f"{block.message}. To {what} anyway, give a reason; it goes on the timeline.")
+    return block.kind
+
+
 # --- Release lifecycle ----------------------------------------------------------------
 
 
@@ -142,7 +181,7 @@ def release_start(*, release_id: int, actor) -> Release:
     if first is None:
         raise NotReady("Add at least one phase before starting the release.")
     now = timezone.now()
-    Phase.objects.filter(pk=first.pk).update(status=PhaseStatus.ACTIVE, started_at=now)
+    _activate_phase(first, now)
     _set_status(release, S.IN_PROGRESS, started_at=now, current_phase=first)
     events.record(
         release=release,
@@ -155,11 +194,12 @@ def release_start(*, release_id: int, actor) -> Release:
 
 
 @transaction.atomic
-def phase_advance(*, release_id: int, phase_id: int, actor, now=None) -> Phase:
+def phase_advance(*, release_id: int, phase_id: int, actor, now=None, reason: str = "") -> Phase:
     """Pass the current phase and start the next one.
 
     The caller names the phase it saw as current; if another request already moved the
-    release on, this one is refused with AlreadyDone instead of advancing twice.
+    release on, this one is refused with AlreadyDone instead of advancing twice. `actor`
+    None is the engine, which never advances inside a freeze or outside allowed hours.
     """
     release = _lock_release(release_id)
     now = now or timezone.now()
@@ -180,28 +220,34 @@ def phase_advance(*, release_id: int, phase_id: int, actor, now=None) -> Phase:
     blockers = phase_blockers(phase, now=now)
     if blockers:
         raise NotReady("Cannot advance yet. " + " ".join(b + "." for b in blockers))
+    override = _check_schedule(release, actor=actor, reason=reason, now=now, what="advance")
     updated = Phase.objects.filter(pk=phase.pk, status=PhaseStatus.ACTIVE).update(
         status=PhaseStatus.PASSED, finished_at=now
     )
     if updated != 1:  # belt and braces: the release lock already serialises us
         raise AlreadyDone(f"Phase “{phase.name}” was already advanced.")
-    Phase.objects.filter(pk=nxt.pk).update(status=PhaseStatus.ACTIVE, started_at=now)
-    _set_status(release, S.IN_PROGRESS, current_phase=nxt)
+    _activate_phase(nxt, now)
+    _set_status(release, S.IN_PROGRESS, current_phase=nxt, degraded_at=None)
+    faults.point("advance.before_commit")
+    extra = {"override": override} if override else {}
     events.record(
         release=release,
         verb="phase.advanced",
         actor=_actor(actor),
         phase=nxt,
+        reason=reason,
         from_phase=phase.name,
         to_phase=nxt.name,
         exposure=nxt.exposure_percent,
+        automatic=_actor(actor) is None,
+        **extra,
     )
     nxt.refresh_from_db()
     return nxt
 
 
 @transaction.atomic
-def release_complete(*, release_id: int, actor, now=None) -> Release:
+def release_complete(*, release_id: int, actor, now=None, reason: str = "") -> Release:
     release = _lock_release(release_id)
     now = now or timezone.now()
     _check_move(release, S.COMPLETED)
@@ -216,9 +262,19 @@ def release_complete(*, release_id: int, actor, now=None) -> Release:
     blockers = phase_blockers(phase, now=now)
     if blockers:
         raise NotReady("Cannot complete yet. " + " ".join(b + "." for b in blockers))
+    override = _check_schedule(release, actor=actor, reason=reason, now=now, what="complete")
     Phase.objects.filter(pk=phase.pk, status=PhaseStatus.ACTIVE).update(status=PhaseStatus.PASSED, finished_at=now)
-    _set_status(release, S.COMPLETED, finished_at=now)
-    events.record(release=release, verb="release.completed", actor=_actor(actor), phase=phase)
+    _set_status(release, S.COMPLETED, finished_at=now, degraded_at=None)
+    extra = {"override": override} if override else {}
+    events.record(
+        release=release,
+        verb="release.completed",
+        actor=_actor(actor),
+        phase=phase,
+        reason=reason,
+        automatic=_actor(actor) is None,
+        **extra,
+    )
     return release
 
 
@@ -243,8 +299,27 @@ def release_resume(*, release_id: int, actor, reason: str = "") -> Release:
             f"Only a paused release can resume; this one is {release.get_status_display().lower()}."
         )
     _set_status(release, S.IN_PROGRESS)
+    # Measured gates that are still open start a fresh analysis, as Argo does on a retry:
+    # an inconclusive or flaky stretch before the pause does not count against them.
+    remeasured = Gate.objects.filter(
+        phase_id=release.current_phase_id, kind__in=MEASURED_GATE_KINDS, status=GateStatus.PENDING
+    ).update(
+        measurement_count=0,
+        success_count=0,
+        failure_count=0,
+        inconclusive_count=0,
+        consecutive_errors=0,
+        next_check_at=timezone.now(),
+        claim_token="",
+        claimed_until=None,
+    )
     events.record(
-        release=release, verb="release.resumed", actor=_actor(actor), phase=release.current_phase, reason=reason
+        release=release,
+        verb="release.resumed",
+        actor=_actor(actor),
+        phase=release.current_phase,
+        reason=reason,
+        gates_remeasured=remeasured,
     )
     return release
 
@@ -272,7 +347,11 @@ def release_rollback(*, release_id: int, actor, reason: str) -> RollbackRun:
     _check_move(release, S.ROLLING_BACK)
     if not reason.strip():
         raise InvalidTransition("Say why you are rolling back; the reason goes on the timeline.")
-    now = timezone.now()
+    return _start_rollback(release, actor=actor, reason=reason, now=timezone.now())
+
+
+def _start_rollback(release: Release, *, actor, reason: str, now, gate: Gate | None = None) -> RollbackRun:
+    """Open the rollback run; the caller holds the release lock and checked the move."""
     release.phases.filter(status=PhaseStatus.ACTIVE).update(status=PhaseStatus.ROLLED_BACK, finished_at=now)
     release.phases.filter(status=PhaseStatus.PENDING).update(status=PhaseStatus.SKIPPED)
     run = RollbackRun.objects.create(release=release, started_by=_actor(actor), reason=reason, started_at=now)
@@ -286,6 +365,8 @@ def release_rollback(*, release_id: int, actor, reason: str) -> RollbackRun:
             instructions=step.instructions,
             owner_id=step.owner_id,
             expected_minutes=step.expected_minutes,
+            action=step.action,
+            action_config=step.action_config,
         )
         for i, step in enumerate(steps)
     )
@@ -297,10 +378,14 @@ def release_rollback(*, release_id: int, actor, reason: str) -> RollbackRun:
         phase=release.current_phase,
         reason=reason,
         run=run.pk,
+        gate=gate,
         steps=len(steps),
+        automatic=_actor(actor) is None,
     )
     if not steps:
         _finish_rollback(release, run, actor=None, now=now)
+    elif any(step.action != RollbackAction.MANUAL for step in steps):
+        _enqueue("run_rollback_automation", run.pk)
     return run
 
 
@@ -324,6 +409,8 @@ def rollback_step_done(*, run_step_id: int, actor, note: str = "") -> RollbackRu
     if step.run.status != RollbackRun.Status.RUNNING:
         raise InvalidTransition("This rollback is already finished.")
     now = timezone.now()
+    if step.claimed_until is not None and step.claimed_until > now:
+        raise InvalidTransition(f"Step “{step.title}” is running automatically right now; wait for its result.")
     step.done_by = _actor(actor)
     step.done_at = now
     step.note = note
@@ -332,6 +419,8 @@ def rollback_step_done(*, run_step_id: int, actor, note: str = "") -> RollbackRu
     _touch(release)
     if not step.run.steps.filter(done_at__isnull=True).exists():
         _finish_rollback(release, step.run, actor=actor, now=now)
+    else:
+        _enqueue("run_rollback_automation", step.run_id)
     return step
 
 
@@ -357,17 +446,16 @@ def _check_gate_open(release: Release, gate: Gate) -> None:
 
 
 def _fail_required_gate(release: Release, gate: Gate, actor) -> None:
-    """A failed required gate stops the rollout for a human to look at."""
-    if gate.required and release.status == S.IN_PROGRESS:
+    """A failed required gate stops the rollout: a pause for a person, or the rollback,
+    as the release's policy says."""
+    if not gate.required or release.status not in (S.IN_PROGRESS, S.PAUSED):
+        return
+    reason = f"Required gate “{gate.name}” failed."
+    if release.on_gate_failure == GateFailurePolicy.ROLLBACK:
+        _start_rollback(release, actor=None, reason=reason, now=timezone.now(), gate=gate)
+    elif release.status == S.IN_PROGRESS:
         _set_status(release, S.PAUSED)
-        events.record(
-            release=release,
-            verb="release.paused",
-            actor=None,
-            phase=gate.phase,
-            gate=gate,
-            reason=f"Required gate “{gate.name}” failed.",
-        )
+        events.record(release=release, verb="release.paused", actor=None, phase=gate.phase, gate=gate, reason=reason)
 
 
 @transaction.atomic
@@ -512,3 +600,242 @@ def release_unschedule(*, release_id: int, actor) -> Release:
     _set_status(release, S.DRAFT)
     events.record(release=release, verb="release.unscheduled", actor=_actor(actor))
     return release
+
+
+# --- Automated gates ------------------------------------------------------------------
+
+
+def _gate_passes(release: Release, gate: Gate, now, verb_data: dict) -> None:
+    gate.status = GateStatus.PASSED
+    gate.decided_at = now
+    gate.next_check_at = None
+    gate.save(update_fields=["status", "decided_at", "next_check_at"])
+    events.record(release=release, verb="gate.passed", actor=None, phase=gate.phase, gate=gate, **verb_data)
+
+
+def _gate_fails(release: Release, gate: Gate, now, message: str, verb_data: dict) -> None:
+    gate.status = GateStatus.FAILED
+    gate.decided_at = now
+    gate.next_check_at = None
+    gate.save(update_fields=["status", "decided_at", "next_check_at"])
+    events.record(
+        release=release, verb="gate.failed", actor=None, phase=gate.phase, gate=gate, reason=message, **verb_data
+    )
+    _fail_required_gate(release, gate, None)
+
+
+@transaction.atomic
+def gate_record_measurement(*, gate_id: int, claim_token: str, result, now=None) -> GateMeasurement | None:
+    """Store one measurement taken under a claim, and act on what it means.
+
+    A claim records once: a second delivery of the same task, or a task whose lease ran
+    out and was claimed again by another, finds the token gone and records nothing.
+    """
+    from rollouts import gate_checks
+
+    now = now or timezone.now()
+    release_id = Gate.objects.filter(pk=gate_id).values_list("phase__release_id", flat=True).first()
+    if release_id is None:
+        return None
+    release = _lock_release(release_id)
+    gate = Gate.objects.select_related("phase").get(pk=gate_id)
+    if not claim_token or gate.claim_token != claim_token:
+        log.info("gate.measurement_dropped gate=%s (claim no longer held)", gate_id)
+        return None
+    gate.claim_token = ""
+    gate.claimed_until = None
+    if gate.status != GateStatus.PENDING or gate.phase.status != PhaseStatus.ACTIVE:
+        gate.save(update_fields=["claim_token", "claimed_until"])
+        return None
+    measurement = GateMeasurement.objects.create(
+        gate=gate,
+        taken_at=now,
+        value=result.value,
+        verdict=result.verdict,
+        message=result.message[:2000],
+        detail=result.detail,
+        claim_token=claim_token,
+    )
+    if result.verdict == Verdict.ERROR:
+        gate.consecutive_errors += 1
+    else:
+        gate.consecutive_errors = 0
+        gate.measurement_count += 1
+        if result.verdict == Verdict.SUCCESS:
+            gate.success_count += 1
+        elif result.verdict == Verdict.FAILURE:
+            gate.failure_count += 1
+        else:
+            gate.inconclusive_count += 1
+    interval = int(gate.config.get("interval_seconds", 30))
+    gate.next_check_at = now + timedelta(seconds=interval)
+    gate.save(
+        update_fields=[
+            "claim_token",
+            "claimed_until",
+            "consecutive_errors",
+            "measurement_count",
+            "success_count",
+            "failure_count",
+            "inconclusive_count",
+            "next_check_at",
+        ]
+    )
+    outcome = gate_checks.judge(
+        gate.config,
+        measurement_count=gate.measurement_count,
+        success_count=gate.success_count,
+        failure_count=gate.failure_count,
+        inconclusive_count=gate.inconclusive_count,
+        consecutive_errors=gate.consecutive_errors,
+        last_verdict=result.verdict,
+    )
+    data = {"measurement": measurement.pk, "value": result.value, "verdict": result.verdict}
+    if outcome == "passed":
+        _gate_passes(release, gate, now, data)
+    elif outcome == "failed":
+        _gate_fails(release, gate, now, result.message or "Measurements crossed the failure limit.", data)
+    elif outcome == "inconclusive" and release.status == S.IN_PROGRESS:
+        # Neither pass nor fail: a person decides. Never promotes on its own.
+        _set_status(release, S.PAUSED)
+        events.record(
+            release=release,
+            verb="release.paused",
+            actor=None,
+            phase=gate.phase,
+            gate=gate,
+            reason=f"Gate “{gate.name}” is inconclusive: {result.message}",
+            **data,
+        )
+    _touch(release)
+    return measurement
+
+
+@transaction.atomic
+def gate_record_ci_result(*, gate_id: int, passed: bool, url: str = "", note: str = "", now=None) -> Gate:
+    """A pipeline reports its result for a ci_result gate; kept as the gate's evidence."""
+    now = now or timezone.now()
+    release, gate = _lock_for_gate(gate_id)
+    if gate.kind != GateKind.CI_RESULT:
+        raise InvalidTransition("Only CI result gates take results from pipelines.")
+    if gate.status != GateStatus.PENDING:
+        raise AlreadyDone(f"Gate “{gate.name}” is already {gate.get_status_display().lower()}.")
+    _check_gate_open(release, gate)
+    verdict = Verdict.SUCCESS if passed else Verdict.FAILURE
+    message = note[:2000] or ("Pipeline passed." if passed else "Pipeline failed.")
+    measurement = GateMeasurement.objects.create(
+        gate=gate, taken_at=now, value=1.0 if passed else 0.0, verdict=verdict, message=message, detail={"url": url}
+    )
+    gate.evidence = {"passed": passed, "url": url, "note": note, "reported_at": now.isoformat()}
+    gate.measurement_count += 1
+    gate.save(update_fields=["evidence", "measurement_count"])
+    data = {"measurement": measurement.pk, "url": url}
+    if passed:
+        _gate_passes(release, gate, now, data)
+    else:
+        _gate_fails(release, gate, now, message, data)
+    _touch(release)
+    return gate
+
+
+# --- Deadlines ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def release_mark_degraded(*, release_id: int, phase_id: int, now=None) -> Release | None:
+    """The phase ran past its progress deadline: say so once, and roll back if configured."""
+    now = now or timezone.now()
+    release = _lock_release(release_id)
+    if release.status not in (S.IN_PROGRESS, S.PAUSED) or release.current_phase_id != phase_id:
+        return None
+    if release.degraded_at is not None:
+        return None
+    phase = Phase.objects.get(pk=phase_id)
+    deadline = phase.deadline_at
+    if deadline is None or deadline > now:
+        return None
+    release.degraded_at = now
+    release.save(update_fields=["degraded_at", "updated_at"])
+    reason = f"Phase “{phase.name}” did not advance within {phase.progress_deadline_minutes} min."
+    events.record(release=release, verb="release.degraded", actor=None, phase=phase, reason=reason)
+    if release.rollback_on_deadline:
+        _start_rollback(release, actor=None, reason=reason, now=now)
+    return release
+
+
+# --- Automated rollback steps ---------------------------------------------------------
+
+ROLLBACK_STEP_LEASE = timedelta(seconds=60)
+ROLLBACK_STEP_MAX_ATTEMPTS = 3
+
+
+@transaction.atomic
+def rollback_claim_next_step(*, run_id: int, now=None) -> int | None:
+    """Claim the next automated step of a running rollback, in plan order.
+
+    Steps run in order: an automated step waits for every step before it, manual ones
+    included. Returns the claimed step's id, or None when a person is next, the step
+    is already claimed, or the run is over.
+    """
+    now = now or timezone.now()
+    release_id = RollbackRun.objects.filter(pk=run_id).values_list("release_id", flat=True).first()
+    if release_id is None:
+        return None
+    _lock_release(release_id)
+    run = RollbackRun.objects.get(pk=run_id)
+    if run.status != RollbackRun.Status.RUNNING:
+        return None
+    step = run.steps.filter(done_at__isnull=True).order_by("position", "id").first()
+    if step is None or step.action == RollbackAction.MANUAL or step.failed_at is not None:
+        return None
+    if step.claimed_until is not None and step.claimed_until > now:
+        return None
+    step.claimed_until = now + ROLLBACK_STEP_LEASE
+    step.attempts += 1
+    step.save(update_fields=["claimed_until", "attempts"])
+    return step.pk
+
+
+@transaction.atomic
+def rollback_step_automation_result(*, run_step_id: int, ok: bool, message: str, now=None) -> str:
+    """Record what an automated step did. Returns "done", "retry", "failed" or "stale"."""
+    now = now or timezone.now()
+    run_id = RollbackRunStep.objects.filter(pk=run_step_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return "stale"
+    release = _lock_release(RollbackRun.objects.values_list("release_id", flat=True).get(pk=run_id))
+    step = RollbackRunStep.objects.select_related("run").get(pk=run_step_id)
+    if step.done_at is not None or step.run.status != RollbackRun.Status.RUNNING or step.claimed_until is None:
+        return "stale"
+    if ok:
+        step.claimed_until = None
+        step.done_at = now
+        step.note = message[:2000]
+        step.last_error = ""
+        step.save(update_fields=["claimed_until", "done_at", "note", "last_error"])
+        events.record(release=release, verb="rollback.step_done", actor=None, step=step.title, note=message)
+        _touch(release)
+        if not step.run.steps.filter(done_at__isnull=True).exists():
+            _finish_rollback(release, step.run, actor=None, now=now)
+        else:
+            _enqueue("run_rollback_automation", run_id)
+        return "done"
+    step.last_error = message[:2000]
+    if step.attempts >= ROLLBACK_STEP_MAX_ATTEMPTS:
+        step.claimed_until = None
+        step.failed_at = now
+        step.save(update_fields=["claimed_until", "last_error", "failed_at"])
+        events.record(
+            release=release,
+            verb="rollback.step_failed",
+            actor=None,
+            step=step.title,
+            reason=f"{message} — a person must do this step by hand and tick it off.",
+        )
+        _touch(release)
+        return "failed"
+    # Not before a short backoff: the lease doubles as the time of the next try.
+    step.claimed_until = now + timedelta(seconds=5 * 2 ** (step.attempts - 1))
+    step.save(update_fields=["claimed_until", "last_error"])
+    _touch(release)
+    return "retry"

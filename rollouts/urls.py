@@ -32,6 +32,9 @@ urlpatterns = [
         name="gate_decide",
     ),
     path("releases/<slug:slug>/checklist/<int:item_id>/", views.checklist_tick, name="checklist_tick"),
+    path("releases/<slug:slug>/gates/<int:gate_id>/token/<str:op>/", views.gate_token, name="gate_token"),
+    path("releases/<slug:slug>/freezes/add/", views.freeze_add, name="freeze_add"),
+    path("releases/<slug:slug>/freezes/<int:window_id>/remove/", views.freeze_remove, name="freeze_remove"),
     path("releases/<slug:slug>/rollback-steps/add/", views.rollback_step_add, name="rollback_step_add"),
     path(
         "releases/<slug:slug>/rollback-steps/<int:step_id>/edit/",

@@ -15,9 +15,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from rollouts import permissions, selectors, services, transitions
-from rollouts.forms import DecisionForm, GateForm, PhaseForm, ReasonForm, ReleaseEditForm, ReleaseForm, RollbackStepForm
-from rollouts.models import ChecklistItem, Gate, Phase, ReleaseStatus, RollbackRunStep, RollbackStep
+from rollouts import gate_tokens, permissions, selectors, services, transitions
+from rollouts.forms import (
+    DecisionForm,
+    FreezeWindowForm,
+    GateForm,
+    PhaseForm,
+    ReasonForm,
+    ReleaseEditForm,
+    ReleaseForm,
+    RollbackStepForm,
+)
+from rollouts.models import ChecklistItem, FreezeWindow, Gate, Phase, ReleaseStatus, RollbackRunStep, RollbackStep
 from rollouts.strategies import proposed_plan
 
 
@@ -48,7 +57,9 @@ def _release_or_404(slug: str):
     return release
 
 
-def _render_release(request: HttpRequest, slug: str, *, status: int = 200, partial: bool | None = None) -> HttpResponse:
+def _render_release(
+    request: HttpRequest, slug: str, *, status: int = 200, partial: bool | None = None, extra: dict | None = None
+) -> HttpResponse:
     page = selectors.release_page(slug=slug)
     if page is None:
         raise Http404("No such release.")
@@ -65,6 +76,8 @@ def _render_release(request: HttpRequest, slug: str, *, status: int = 200, parti
         "can_run_rollback": permissions.can_run_rollback(user, release),
         "actions": _available_actions(release),
         "reason_form": ReasonForm(),
+        "freeze_form": FreezeWindowForm() if permissions.can_edit_release(user, release) else None,
+        **(extra or {}),
     }
     use_partial = request.htmx if partial is None else partial
     template = "rollouts/release_detail.html#body" if use_partial else "rollouts/release_detail.html"
@@ -87,10 +100,21 @@ def _available_actions(release) -> list[str]:
     return actions
 
 
-def _after_change(request: HttpRequest, slug: str, error: transitions.TransitionError | None = None) -> HttpResponse:
-    """Answer a state-changing POST: the fresh release body for htmx, a redirect otherwise."""
+def _after_change(
+    request: HttpRequest, slug: str, error: transitions.TransitionError | None = None, extra: dict | None = None
+) -> HttpResponse:
+    """Answer a state-changing POST: the fresh release body for htmx, a redirect otherwise.
+
+    `extra` carries something shown once (a new secret): then the page is rendered
+    directly instead of redirecting, so the secret never sits in a session.
+    """
     if error is not None:
         messages.error(request, error.message)
+    if extra:
+        response = _render_release(request, slug, partial=bool(request.htmx), extra=extra)
+        if request.htmx and request.htmx.target != "release-body":
+            response = reswap(retarget(response, "#release-body"), "outerHTML")
+        return response
     if request.htmx:
         status = error.status_code if error is not None else 200
         response = _render_release(request, slug, status=status, partial=True)
@@ -213,7 +237,7 @@ ACTIONS = {
     "start": lambda r, u, reason: transitions.release_start(release_id=r.pk, actor=u),
     "pause": lambda r, u, reason: transitions.release_pause(release_id=r.pk, actor=u, reason=reason),
     "resume": lambda r, u, reason: transitions.release_resume(release_id=r.pk, actor=u, reason=reason),
-    "complete": lambda r, u, reason: transitions.release_complete(release_id=r.pk, actor=u),
+    "complete": lambda r, u, reason: transitions.release_complete(release_id=r.pk, actor=u, reason=reason),
     "cancel": lambda r, u, reason: transitions.release_cancel(release_id=r.pk, actor=u, reason=reason),
     "rollback": lambda r, u, reason: transitions.release_rollback(release_id=r.pk, actor=u, reason=reason),
 }
@@ -254,8 +278,9 @@ def phase_advance(request: HttpRequest, slug: str, phase_id: int) -> HttpRespons
     release = _release_or_404(slug)
     if not permissions.can_act(request.user, release):
         raise PermissionDenied("Only release managers can advance releases.")
+    reason = request.POST.get("reason", "")[:2000]
     try:
-        nxt = transitions.phase_advance(release_id=release.pk, phase_id=phase_id, actor=request.user)
+        nxt = transitions.phase_advance(release_id=release.pk, phase_id=phase_id, actor=request.user, reason=reason)
     except transitions.TransitionError as exc:
         return _after_change(request, slug, exc)
     messages.success(request, f"Advanced: “{nxt.name}” is now active at {nxt.exposure_percent}%.")
@@ -356,7 +381,7 @@ def _plan_form(
     if request.method == "POST":
         if form.is_valid():
             try:
-                save(form.cleaned_data)
+                saved = save(form.cleaned_data)
             except ValidationError as exc:
                 if hasattr(exc, "error_dict"):
                     for name, errors in exc.error_dict.items():
@@ -365,7 +390,9 @@ def _plan_form(
                     form.add_error(None, exc)
             else:
                 messages.success(request, success)
-                return _after_change(request, release.slug)
+                token = getattr(saved, "new_token", "")
+                extra = {"new_token": token, "new_token_gate": saved} if token else None
+                return _after_change(request, release.slug, extra=extra)
         status = 422
     context = {"form": form, "release": release, "action_url": action_url, **(extra or {})}
     if request.htmx:
@@ -454,7 +481,7 @@ def gate_add(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
     form = GateForm(request.POST or None)
 
     def save(data):
-        services.gate_add(
+        return services.gate_add(
             phase_id=phase.pk,
             actor=request.user,
             name=data["name"],
@@ -462,6 +489,7 @@ def gate_add(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
             required=data["required"],
             required_approvals=data["required_approvals"],
             checklist=data["checklist_items"],
+            config=data["config"],
         )
 
     return _plan_form(
@@ -545,4 +573,66 @@ def rollback_step_move(request: HttpRequest, slug: str, step_id: int, direction:
         release,
         lambda: services.rollback_step_move(step_id=step.pk, actor=request.user, direction=direction),
         f"Step “{step.title}” moved {direction}.",
+    )
+
+
+# --- CI gate tokens and freeze windows -------------------------------------------------
+
+
+@require_POST
+@reader_required
+def gate_token(request: HttpRequest, slug: str, gate_id: int, op: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    gate = get_object_or_404(Gate, pk=gate_id, phase__release=release, kind="ci_result")
+    if not permissions.can_edit_release(request.user, release):
+        raise PermissionDenied("Only release managers manage pipeline tokens.")
+    if op == "rotate":
+        token = gate_tokens.gate_token_issue(gate_id=gate.pk, actor=request.user)
+        messages.success(request, f"New token for “{gate.name}”. The old one no longer works.")
+        return _after_change(request, slug, extra={"new_token": token, "new_token_gate": gate})
+    if op == "revoke":
+        gate_tokens.gate_token_revoke(gate_id=gate.pk, actor=request.user)
+        messages.success(request, f"Token for “{gate.name}” revoked: pipelines can no longer report to it.")
+        return _after_change(request, slug)
+    raise Http404("No such operation.")
+
+
+@reader_required
+def freeze_add(request: HttpRequest, slug: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    form = FreezeWindowForm(request.POST or None)
+
+    def save(data):
+        return services.freeze_add(
+            actor=request.user,
+            release_id=release.pk,
+            name=data["name"],
+            timezone_name=data["timezone"],
+            starts_local=data["starts_local"],
+            ends_local=data["ends_local"],
+            reason=data["reason"],
+        )
+
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=save,
+        template="rollouts/partials/freeze_form.html",
+        action_url=reverse("freeze_add", args=[slug]),
+        success="Freeze window added: automation will not advance this release inside it.",
+        extra={"title": "Add a freeze window"},
+    )
+
+
+@require_POST
+@reader_required
+def freeze_remove(request: HttpRequest, slug: str, window_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    window = get_object_or_404(FreezeWindow, pk=window_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.freeze_remove(actor=request.user, window_id=window.pk),
+        f"Freeze “{window.name}” removed.",
     )

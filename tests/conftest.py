@@ -4,6 +4,7 @@ import pytest
 
 from rollouts.roles import APPROVER, RELEASE_MANAGER, SUPPORT, VIEWER
 from tests.factories import PASSWORD, UserFactory, release_with_phases
+from tests.fakes import fake_http, fake_prometheus  # noqa: F401 - fixtures
 
 
 @pytest.fixture
@@ -75,3 +76,21 @@ def _fast_password_hasher():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Fakes of the outside world (Prometheus, webhook receivers) listen on loopback.
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_inline():
+    """In-process tests run tasks inline; tests/reliability runs a real worker and beat instead."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def run_task_inline(name, *args):
+    """The `enqueue` the engine uses, running the task here and now."""
+    from rollouts import tasks
+
+    return getattr(tasks, name)(*args)

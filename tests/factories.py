@@ -92,3 +92,38 @@ def release_with_phases(*, owner, exposures=(1, 10, 100), soak=0, gates_per_phas
         for g in range(gates_per_phase):
             GateFactory(phase=phase, name=f"Gate {i + 1}.{g + 1}", position=g)
     return release
+
+
+# --- Webhooks -------------------------------------------------------------------------
+from rollouts.models import Event, WebhookDelivery, WebhookSubscription  # noqa: E402
+from rollouts.webhooks import new_secret  # noqa: E402
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    """A bare timeline row, as rollouts.events.record writes it (without the on-commit hand-off)."""
+
+    class Meta:
+        model = Event
+
+    release = factory.SubFactory(ReleaseFactory)
+    verb = "release.started"
+
+
+class WebhookSubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookSubscription
+
+    name = factory.Sequence(lambda n: f"Receiver {n}")
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/flightdeck")
+    events = factory.LazyFunction(list)
+    secret = factory.LazyFunction(new_secret)
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    subscription = factory.SubFactory(WebhookSubscriptionFactory)
+    event = factory.SubFactory(EventFactory)
+    message_id = factory.Sequence(lambda n: f"msg_factory_{n}")
+    payload = factory.LazyAttribute(lambda d: {"type": d.event.verb, "timestamp": "", "data": {}})

@@ -26,3 +26,20 @@ window.flightdeckMayRefresh = function () {
   if (active && active.closest && active.closest("#release-body form") && active.tagName !== "BUTTON") return false;
   return true;
 };
+
+// Gate form: show only the settings of the chosen kind (all are shown without JavaScript).
+function flightdeckGateKinds(root) {
+  (root || document).querySelectorAll("form.gate-form").forEach(function (form) {
+    var select = form.querySelector("select[name=kind]");
+    if (!select) return;
+    var apply = function () {
+      form.querySelectorAll("fieldset[data-kind]").forEach(function (fs) {
+        fs.hidden = fs.getAttribute("data-kind").split(" ").indexOf(select.value) === -1;
+      });
+    };
+    select.addEventListener("change", apply);
+    apply();
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { flightdeckGateKinds(document); });
+document.addEventListener("htmx:load", function (event) { flightdeckGateKinds(event.detail.elt); });

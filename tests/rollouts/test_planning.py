@@ -24,6 +24,7 @@ def release_form(owner, **overrides):
         "owner": owner.pk,
         "strategy": "canary",
         "planned_start": "2026-12-01T09:30",
+        "on_gate_failure": "pause",
     }
     data.update(overrides)
     return data
@@ -324,9 +325,15 @@ def test_gate_remove__pending_phase__removed(manager_client, release):
 
 
 def test_rollback_step_add_edit_move_remove(manager_client, release, manager):
-    data = {"title": "Route traffic back", "instructions": "LB → stable", "owner": manager.pk, "expected_minutes": "3"}
+    data = {
+        "title": "Route traffic back",
+        "instructions": "LB → stable",
+        "owner": manager.pk,
+        "expected_minutes": "3",
+        "action": "manual",
+    }
     assert manager_client.post("/releases/checkout/rollback-steps/add/", data, **HX).status_code == 200
-    data2 = {"title": "Redeploy", "instructions": "", "owner": "", "expected_minutes": "10"}
+    data2 = {"title": "Redeploy", "instructions": "", "owner": "", "expected_minutes": "10", "action": "manual"}
     manager_client.post("/releases/checkout/rollback-steps/add/", data2, **HX)
     first, second = RollbackStep.objects.order_by("position")
     assert (first.owner, first.expected_minutes) == (manager, 3)
@@ -344,7 +351,7 @@ def test_rollback_step_add_edit_move_remove(manager_client, release, manager):
 
 
 def test_rollback_step_add__missing_title_and_bad_minutes__messages_and_kept(manager_client, release):
-    data = {"title": "", "instructions": "Flip the switch", "owner": "", "expected_minutes": "-5"}
+    data = {"title": "", "instructions": "Flip the switch", "owner": "", "expected_minutes": "-5", "action": "manual"}
     response = manager_client.post("/releases/checkout/rollback-steps/add/", data, **HX)
     assert response.status_code == 422
     page = text(response)
@@ -360,3 +367,25 @@ def test_rollback_step__support_user__403(client, support, release):
     assert client.post(f"/releases/checkout/rollback-steps/{step.pk}/remove/").status_code == 403
     assert client.get("/releases/checkout/rollback-steps/add/").status_code == 403
     assert RollbackStep.objects.filter(pk=step.pk).exists()
+
+
+def test_rollback_step_add__automated_without_url__message_and_nothing_saved(manager_client, release):
+    data = {"title": "Flip traffic", "owner": "", "expected_minutes": "1", "action": "webhook", "action_url": ""}
+    response = manager_client.post("/releases/checkout/rollback-steps/add/", data, **HX)
+    assert response.status_code == 422
+    assert "An automated step needs the webhook URL to call." in text(response)
+    assert not RollbackStep.objects.exists()
+
+
+def test_rollback_step_add__automated_webhook__saved_with_url(manager_client, release):
+    data = {
+        "title": "Flip traffic",
+        "owner": "",
+        "expected_minutes": "1",
+        "action": "webhook",
+        "action_url": "https://deploy.example.com/hooks/rollback",
+    }
+    assert manager_client.post("/releases/checkout/rollback-steps/add/", data, **HX).status_code == 200
+    step = RollbackStep.objects.get()
+    assert step.action == "webhook"
+    assert step.action_config == {"url": "https://deploy.example.com/hooks/rollback", "method": "POST"}

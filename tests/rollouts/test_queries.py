@@ -10,10 +10,12 @@ pytestmark = pytest.mark.django_db
 
 # session, user, user's roles, status counts, ranked releases, gates of current phases
 DASHBOARD_QUERIES = 6
-# session, user, roles, release, phases, gates, decisions, checklist items,
-# rollback steps, latest rollback run, timeline events; + the run's steps when there is a run
-RELEASE_PAGE_QUERIES = 11
-RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 12
+# session, user, roles, release, phases, gates, decisions, checklist items, gate measurements,
+# rollback steps, the release's freezes, global freezes, latest rollback run, timeline events,
+# and allowed hours (asked only while the release runs, to say whether automation waits)
+RELEASE_PAGE_QUERIES = 15
+# a rolled-back release: no allowed-hours question, but the run's steps
+RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 15
 
 
 def make_releases(owner, approver, count, phases=3, gates=2):
