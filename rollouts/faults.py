@@ -4,8 +4,11 @@ Off unless FLIGHTDECK_FAULTS names the point, e.g. FLIGHTDECK_FAULTS="advance.be
 pauses 5 s inside the advance transaction, so a test can SIGKILL the worker right there.
 """
 
+import logging
 import os
 import time
+
+log = logging.getLogger("rollouts.faults")
 
 
 def _parse(raw: str) -> dict[str, float]:
@@ -23,4 +26,5 @@ def point(name: str) -> None:
         return
     seconds = _parse(raw).get(name)
     if seconds:
+        log.warning("fault point %s: pausing %s s", name, seconds)
         time.sleep(seconds)

@@ -51,6 +51,8 @@ def test_env_example__lists_every_variable_the_settings_read():
     settings_source = (ROOT / "config" / "settings.py").read_text()
     procfile = (ROOT / "Procfile").read_text()
     read = set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', settings_source)) | set(re.findall(r"\$\{([A-Z_]+)", procfile))
+    for module in (ROOT / "rollouts").glob("*.py"):
+        read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', module.read_text()))
     listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read, "found no variables: the pattern is broken"
     assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"
