@@ -1,6 +1,7 @@
 """A real Celery worker and beat, as separate processes, against the test database and the
 configured broker (Redis in CI, the filesystem broker locally)."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -90,10 +91,8 @@ class Celery:
         raise AssertionError(f"{text!r} not in the log within {timeout} s:\n{self.log_of(proc)[-3000:]}")
 
     def kill(self, proc, sig=signal.SIGKILL) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=20)
 
     def stop_all(self) -> None:
