@@ -4,6 +4,7 @@ Import only after django.setup(). Every call to seed() wipes the rollouts tables
 so running the bench twice gives the same data (same ids on PostgreSQL).
 """
 
+import contextlib
 import random
 import sys
 from dataclasses import dataclass
@@ -153,10 +154,42 @@ def seed(n: int, *, seed_value: int = 1) -> Users:
     rng = random.Random(seed_value)
     statuses = status_list(n, rng)
     now = timezone.now()
-    for start in range(0, n, CHUNK):
-        with transaction.atomic():
-            _seed_chunk(range(start, min(n, start + CHUNK)), statuses, users, rng, now)
+    with explicit_timestamps():
+        for start in range(0, n, CHUNK):
+            with transaction.atomic():
+                _seed_chunk(range(start, min(n, start + CHUNK)), statuses, users, rng, now)
     return users
+
+
+@contextlib.contextmanager
+def explicit_timestamps():
+    """Let bulk_create write our created_at/updated_at instead of auto_now(_add) stamping 'now'."""
+    created, updated = Release._meta.get_field("created_at"), Release._meta.get_field("updated_at")
+    saved = created.auto_now_add, updated.auto_now
+    created.auto_now_add = updated.auto_now = False
+    try:
+        yield
+    finally:
+        created.auto_now_add, updated.auto_now = saved
+
+
+def _set_current_phases(releases: list[Release]) -> None:
+    """On PostgreSQL one UPDATE ... FROM (VALUES ...) per batch; bulk_update's CASE WHEN is slower."""
+    releases = [r for r in releases if r.current_phase is not None]
+    if connection.vendor != "postgresql":
+        Release.objects.bulk_update(releases, ["current_phase"], batch_size=500)
+        return
+    pairs = [(r.pk, r.current_phase.pk) for r in releases]
+    table = connection.ops.quote_name(Release._meta.db_table)
+    with connection.cursor() as cursor:
+        for i in range(0, len(pairs), 500):
+            batch = pairs[i : i + 500]
+            values = ", ".join(["(%s, %s)"] * len(batch))
+            cursor.execute(
+                f"UPDATE {table} SET current_phase_id = v.phase_id "  # values go in as parameters
+                f"FROM (VALUES {values}) AS v(release_id, phase_id) WHERE {table}.id = v.release_id",
+                [x for pair in batch for x in pair],
+            )
 
 
 def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> None:
@@ -199,6 +232,8 @@ def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> Non
                 planned_start=planned,
                 started_at=started_at,
                 finished_at=finished_at,
+                created_at=created,
+                updated_at=updated,
             )
         )
         plans.append((status, passed, started, created, updated, started_at, finished_at))
@@ -206,7 +241,7 @@ def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> Non
 
     phases, gates, items, decisions, events, steps, runs = [], [], [], [], [], [], []
     current_index = {}  # release pk -> index into phases of its current phase
-    for release, (status, passed, started, created, _updated, started_at, finished_at) in zip(
+    for release, (status, passed, started, _created, _updated, started_at, _finished_at) in zip(
         releases, plans, strict=True
     ):
         shadow = release.strategy == Strategy.SHADOW
@@ -267,7 +302,6 @@ def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> Non
     ):
         idx = current_index.get(id(release))
         release.current_phase = phases[idx] if idx is not None else None
-        release.created_at, release.updated_at = created, updated
         for phase in by_release[release.pk]:
             for gpos, (gname, kind, required) in enumerate(GATE_PLAN):
                 if phase.status == PhaseStatus.PASSED:
@@ -318,7 +352,11 @@ def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> Non
                         actor=release.owner,
                         verb="phase.advanced",
                         phase=ph[k + 1],
-                        data={"from_phase": ph[k].name, "to_phase": ph[k + 1].name, "exposure": ph[k + 1].exposure_percent},
+                        data={
+                            "from_phase": ph[k].name,
+                            "to_phase": ph[k + 1].name,
+                            "exposure": ph[k + 1].exposure_percent,
+                        },
                         created_at=started_at + timedelta(hours=6 * (k + 1)),
                     )
                 )
@@ -351,7 +389,7 @@ def _seed_chunk(indexes, statuses, users: Users, rng: random.Random, now) -> Non
                 )
             )
     Gate.objects.bulk_create(gates)
-    Release.objects.bulk_update(releases, ["current_phase", "created_at", "updated_at"], batch_size=500)
+    _set_current_phases(releases)
     RollbackRun.objects.bulk_create(runs)
 
     for gate in gates:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from rollouts import freshness
 from rollouts.models import Event, Release
 
 log = logging.getLogger("rollouts.events")
@@ -32,6 +33,7 @@ def unregister(handler: Handler) -> None:
 
 def _dispatch(event_id: int, verb: str, release_id: int) -> None:
     log.info("%s release=%s event=%s", verb, release_id, event_id)
+    freshness.bump()
     for handler in list(_handlers):
         try:
             handler(event_id)

@@ -121,7 +121,10 @@ class Release(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["status", "-updated_at"], name="release_status_updated_idx")]
+        indexes = [
+            models.Index(fields=["status", "-updated_at"], name="release_status_updated_idx"),
+            models.Index(fields=["-updated_at"], name="release_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"

@@ -88,19 +88,50 @@ class StatusGroup:
 
 
 def dashboard_groups(*, limit: int) -> list[StatusGroup]:
-    """Releases grouped by state, the `limit` most recently changed of each: 3 queries."""
+    """Releases grouped by state, the `limit` most recently changed of each: 4 queries.
+
+    The ranking reads only (id, status, updated_at), so it stays cheap as releases pile
+    up; the chosen rows are then loaded with what the rows show.
+    """
     counts = dict(Release.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    ranked = (
-        with_progress(Release.objects.select_related("owner", "current_phase"))
-        .annotate(
+    ranked_ids = list(
+        Release.objects.annotate(
             rank=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()])
         )
         .filter(rank__lte=limit)
-        .prefetch_related(Prefetch("current_phase__gates", queryset=Gate.objects.order_by("position", "id")))
-        .order_by("status", "rank")
+        .values_list("id", flat=True)
+    )
+    releases = (
+        with_progress(
+            Release.objects.filter(pk__in=ranked_ids)
+            .select_related("owner", "current_phase")
+            .only(
+                "slug",
+                "name",
+                "version",
+                "status",
+                "strategy",
+                "planned_start",
+                "updated_at",
+                "owner__username",
+                "owner__first_name",
+                "owner__last_name",
+                "current_phase__name",
+                "current_phase__exposure_percent",
+            )
+        )
+        .prefetch_related(
+            Prefetch(
+                "current_phase__gates",
+                queryset=Gate.objects.order_by("position", "id").only(
+                    "phase_id", "name", "status", "required", "position"
+                ),
+            )
+        )
+        .order_by("-updated_at", "-id")
     )
     by_status: dict[str, list[Release]] = {}
-    for release in ranked:
+    for release in releases:
         by_status.setdefault(release.status, []).append(_decorate_progress(release))
     return [
         StatusGroup(status=s, label=ReleaseStatus(s).label, count=counts.get(s, 0), releases=by_status.get(s, []))

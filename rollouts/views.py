@@ -1,21 +1,24 @@
 """Pages for planning and running releases. Thin: selectors read, services and
 transitions write, permissions decide."""
 
+import hashlib
 from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from rollouts import gate_tokens, permissions, selectors, services, transitions
+from rollouts import freshness, gate_tokens, permissions, selectors, services, transitions
 from rollouts.forms import (
     DecisionForm,
     FreezeWindowForm,
@@ -127,11 +130,47 @@ def _after_change(
 # --- Dashboard and lists --------------------------------------------------------------
 
 
+DASHBOARD_CACHE_SECONDS = 300
+
+
+def _has_pending_messages(request: HttpRequest) -> bool:
+    return "messages" in request.COOKIES or bool(request.session.get("_messages"))
+
+
 @require_GET
 @reader_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    groups = selectors.dashboard_groups(limit=settings.DASHBOARD_GROUP_LIMIT)
-    return render(request, "rollouts/dashboard.html", {"groups": groups})
+    """The busiest page, so it is built as rarely as possible.
+
+    The groups are rendered once per version of the data and shared by every reader who
+    sees the same links; each reader's whole page is kept too, keyed by their CSRF secret,
+    so a reload with nothing changed is one cache round trip. The version moves with every
+    change (rollouts/freshness.py); a page with a message to show is never served from cache.
+    """
+    can_plan = permissions.can_plan(request.user)
+    groups_key = f"flightdeck:dashboard:{int(can_plan)}:{settings.DASHBOARD_GROUP_LIMIT}"
+    csrf_secret = hashlib.sha256(request.COOKIES.get(settings.CSRF_COOKIE_NAME, "").encode()).hexdigest()[:16]
+    page_key = f"{groups_key}:page:{request.user.pk}:{csrf_secret}"
+    version, found = freshness.current_and(groups_key, page_key)
+    page = found.get(page_key)
+    shows_messages = _has_pending_messages(request)
+    if page is not None and page[0] == version and not shows_messages:
+        response = HttpResponse(page[1])
+        response["Vary"] = "Cookie"
+        return response
+    groups = found.get(groups_key)
+    if groups is not None and groups[0] == version:
+        groups_html = groups[1]
+    else:
+        groups_html = render_to_string(
+            "rollouts/partials/dashboard_groups.html",
+            {"groups": selectors.dashboard_groups(limit=settings.DASHBOARD_GROUP_LIMIT), "user_can_plan": can_plan},
+        )
+        cache.set(groups_key, (version, groups_html), DASHBOARD_CACHE_SECONDS)
+    response = render(request, "rollouts/dashboard.html", {"groups_html": groups_html})
+    if request.COOKIES.get(settings.CSRF_COOKIE_NAME) and not shows_messages:
+        cache.set(page_key, (version, response.content.decode()), DASHBOARD_CACHE_SECONDS)
+    return response
 
 
 @require_GET

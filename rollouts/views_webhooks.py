@@ -49,6 +49,14 @@ class SubscriptionForm(forms.Form):
             "name", "version"
         )
 
+    def clean_url(self):
+        # Checked here too so that every mistake shows at once; the service checks again.
+        url = self.cleaned_data["url"].strip()
+        problem = webhooks.url_problem(url)
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
+
 
 def manager_required(view):
     """Signed in with a role (else login or 403), and a release manager (else 403)."""

@@ -104,6 +104,19 @@ def encode_body(payload: dict) -> bytes:
 # --- Subscriptions -------------------------------------------------------------------
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a receiver URL, in words for the form; None when it will do."""
+    if not url:
+        return "Enter the URL that receives the webhooks."
+    if len(url) > 500:
+        return "Keep the URL to 500 characters or fewer."
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        return "Enter a full http:// or https:// URL, such as https://ci.example.com/hooks/flightdeck."
+    return None
+
+
 def _validated(*, name: str, url: str, events, release) -> tuple[str, str, list[str]]:
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
@@ -112,15 +125,9 @@ def _validated(*, name: str, url: str, events, release) -> tuple[str, str, list[
     elif len(name) > 120:
         errors["name"] = ["Keep the name to 120 characters or fewer."]
     url = (url or "").strip()
-    if not url:
-        errors["url"] = ["Enter the URL that receives the webhooks."]
-    elif len(url) > 500:
-        errors["url"] = ["Keep the URL to 500 characters or fewer."]
-    else:
-        try:
-            URLValidator(schemes=["http", "https"])(url)
-        except ValidationError:
-            errors["url"] = ["Enter a full http:// or https:// URL, such as https://ci.example.com/hooks/flightdeck."]
+    problem = url_problem(url)
+    if problem:
+        errors["url"] = [problem]
     chosen: list[str] = []
     unknown: list[str] = []
     for verb in events or []:
@@ -382,7 +389,8 @@ def _record(delivery: WebhookDelivery, *, attempt: int, result: _Result, now: da
     if result.outcome == Outcome.DELIVERED:
         fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now)
     elif result.outcome == Outcome.RETRY:
-        fields.update(next_attempt_at=now + backoff(attempt))
+        # Counted from when the attempt ended: a 5 s timeout must not eat a 5 s backoff.
+        fields.update(next_attempt_at=now + timedelta(milliseconds=duration_ms) + backoff(attempt))
     else:
         fields.update(status=WebhookDelivery.Status.FAILED)
     # Only the holder of this attempt number changes the row.

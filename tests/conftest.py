@@ -79,6 +79,16 @@ def _fast_password_hasher():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached pages and roles must not leak from one test's database into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_inline():
     """In-process tests run tasks inline; tests/reliability runs a real worker and beat instead."""
     from config.celery import app

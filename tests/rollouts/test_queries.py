@@ -8,8 +8,10 @@ from tests.factories import ChecklistItemFactory, GateFactory, release_with_phas
 
 pytestmark = pytest.mark.django_db
 
-# session, user, user's roles, status counts, ranked releases, gates of current phases
-DASHBOARD_QUERIES = 6
+# session, user, user's roles, data version, status counts, ranked ids, releases, gates of current phases
+DASHBOARD_QUERIES = 8
+# the same version again: the groups come from the cache
+DASHBOARD_QUERIES_CACHED = 4
 # session, user, roles, release, phases, gates, decisions, checklist items, gate measurements,
 # rollback steps, the release's freezes, global freezes, latest rollback run, timeline events,
 # and allowed hours (asked only while the release runs, to say whether automation waits)
@@ -47,6 +49,10 @@ def test_dashboard__few_or_many_releases__same_query_count(
     with django_assert_num_queries(DASHBOARD_QUERIES):
         response = manager_client.get("/")
     assert response.status_code == 200
+    with django_assert_num_queries(DASHBOARD_QUERIES_CACHED):
+        again = manager_client.get("/")
+    main = response.content.decode().split("<main>")[1]
+    assert again.content.decode().split("<main>")[1] == main
 
 
 @pytest.mark.parametrize("count", [3, 30])
@@ -82,3 +88,19 @@ def test_release_page__htmx_partial__same_queries_as_page(manager_client, manage
     with django_assert_num_queries(RELEASE_PAGE_QUERIES):
         response = manager_client.get(f"/releases/{release.slug}/", HTTP_HX_REQUEST="true")
     assert "<html" not in response.content.decode()
+
+
+def test_dashboard__release_changes__next_load_shows_it(manager_client, manager, approver):
+    release = make_releases(manager, approver, 1)[0]
+    assert 'id="group-draft"' in manager_client.get("/").content.decode()
+    transitions.release_start(release_id=release.pk, actor=manager)
+    page = manager_client.get("/").content.decode()
+    assert 'id="group-in_progress"' in page and 'id="group-draft"' not in page
+
+
+def test_dashboard__reader_and_manager__each_sees_their_own_links(client, manager, support, approver):
+    make_releases(manager, approver, 1)
+    client.force_login(support)
+    assert "Plan the first one" not in client.get("/").content.decode()
+    client.force_login(manager)
+    assert "Plan a release" in client.get("/").content.decode()
