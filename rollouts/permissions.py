@@ -1,6 +1,6 @@
 """Who may do what. Views and the API ask these predicates; nothing else decides."""
 
-from rollouts.models import FINISHED_STATUSES, Gate, Release
+from rollouts.models import Gate, Release
 from rollouts.roles import APPROVER, RELEASE_MANAGER, user_roles
 
 
@@ -14,7 +14,8 @@ def can_plan(user) -> bool:
 
 
 def can_edit_release(user, release: Release) -> bool:
-    return can_plan(user) and release.status not in FINISHED_STATUSES
+    """Plans change while a release has not finished and is not rolling back."""
+    return can_plan(user) and release.is_plannable
 
 
 def can_act(user, release: Release) -> bool:

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from rollouts import permissions, webhooks
@@ -98,6 +99,8 @@ def _render_detail(request: HttpRequest, subscription_id: int, *, partial: bool 
     }
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
+    if context["secret"]:
+        add_never_cache_headers(response)  # no copy of the secret in any cache or history
     return response
 
 

@@ -16,6 +16,13 @@ EVENT_LABELS = {
     "gate.rejected": "rejected",
     "gate.passed": "cleared the gate",
     "gate.reopened": "reopened",
+    "gate.failed": "saw a gate fail:",
+    "gate.token_issued": "issued a new pipeline token for",
+    "gate.token_revoked": "revoked the pipeline token of",
+    "release.degraded": "marked the release degraded",
+    "rollback.step_failed": "could not run rollback step",
+    "plan.freeze_added": "added a freeze window",
+    "plan.freeze_removed": "removed a freeze window",
     "checklist.ticked": "ticked",
     "checklist.unticked": "unticked",
     "rollback.started": "started a rollback",
@@ -51,6 +58,11 @@ def event_detail(event) -> str:
         return f"“{event.gate.name if event.gate else '?'}” ({data.get('approvals')}/{data.get('required')} approvals)"
     if event.verb.startswith("gate.") and event.gate:
         return f"“{event.gate.name}”"
+    if event.verb in ("plan.freeze_added", "plan.freeze_removed"):
+        return f"“{data.get('name')}”"
+    if event.verb == "gate.passed" and data.get("verdict"):
+        value = data.get("value")
+        return f"“{event.gate.name if event.gate else '?'}” (last measurement {value})"
     if event.verb.startswith("checklist."):
         return f"“{data.get('item')}”"
     if event.verb in ("plan.phase_added", "plan.phase_removed"):
@@ -61,7 +73,7 @@ def event_detail(event) -> str:
         return f"“{data.get('name')}”"
     if event.verb == "plan.gate_added" and event.gate:
         return f"“{event.gate.name}”"
-    if event.verb.startswith("plan.rollback_step") or event.verb == "rollback.step_done":
+    if event.verb.startswith("plan.rollback_step") or event.verb in ("rollback.step_done", "rollback.step_failed"):
         return f"“{data.get('title') or data.get('step')}”"
     return ""
 

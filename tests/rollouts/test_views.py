@@ -331,3 +331,12 @@ def test_release_page_poll__rollback_step_ticked__version_moves(release, manager
     before = release_version("checkout")
     transitions.rollback_step_done(run_step_id=run.steps.first().pk, actor=manager)
     assert release_version("checkout") != before
+
+
+def test_release_page__rolling_back__no_plan_editing(manager_client, release, manager):
+    RollbackStepFactory(release=release)
+    start(release, manager)
+    transitions.release_rollback(release_id=release.pk, actor=manager, reason="x")
+    page = text(manager_client.get("/releases/checkout/"))
+    assert "+ Add phase" not in page and "Edit details" not in page
+    assert manager_client.get("/releases/checkout/phases/add/").status_code == 403

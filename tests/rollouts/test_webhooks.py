@@ -708,9 +708,11 @@ def test_webhook_create__valid__redirect_and_secret_shown_once(manager_client, m
     assert subscription.created_by == manager
     assert response.status_code == 303
     assert response["Location"] == f"/webhooks/{subscription.pk}/"
-    first = text(manager_client.get(response["Location"]))
+    landing = manager_client.get(response["Location"])
+    first = text(landing)
     assert subscription.secret in first
     assert "not shown again" in first
+    assert "no-store" in landing["Cache-Control"]
     # and never again
     again = text(manager_client.get(response["Location"]))
     assert subscription.secret not in again
