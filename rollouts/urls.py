@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from rollouts import views
 
@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.health, name="health"),
     path("releases/", views.release_list, name="release_list"),
+    path("webhooks/", include("rollouts.urls_webhooks")),
     path("releases/new/", views.release_create, name="release_create"),
     path("releases/<slug:slug>/", views.release_detail, name="release_detail"),
     path("releases/<slug:slug>/edit/", views.release_edit, name="release_edit"),

@@ -869,3 +869,9 @@ def test_event_types__each__a_verb_rollouts_records():
     source = "".join(p.read_text() for p in folder.glob("*.py") if p.name != "webhooks.py")
     recorded = set(re.findall(r'verb="([a-z_]+\.[a-z_]+)"', source))
     assert set(webhooks.EVENT_TYPES) <= recorded, set(webhooks.EVENT_TYPES) - recorded
+
+
+def test_webhook_pages__mounted_in_the_app__reachable_from_the_nav(manager_client):
+    page = manager_client.get("/").content.decode()
+    assert 'href="/webhooks/"' in page
+    assert manager_client.get("/webhooks/").status_code == 200
