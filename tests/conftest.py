@@ -4,7 +4,7 @@ import pytest
 
 from rollouts.roles import APPROVER, RELEASE_MANAGER, SUPPORT, VIEWER
 from tests.factories import PASSWORD, UserFactory, release_with_phases
-from tests.fakes import fake_http, fake_prometheus  # noqa: F401 - fixtures
+from tests.fakes import fake_http, fake_prometheus, receiver  # noqa: F401 - fixtures
 
 
 @pytest.fixture

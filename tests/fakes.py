@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 # Longest a scripted reply may be delayed; longer would only slow a failing test down.
 MAX_DELAY_SECONDS = 30.0
@@ -321,3 +322,95 @@ def fake_prometheus():
 def fake_http():
     with FakeHTTP() as fake:
         yield fake
+
+
+# --- A loopback webhook receiver that verifies Standard Webhooks signatures -----------
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that verifies signatures and answers from a script.
+
+    Each entry of `script` answers one request: an int status, ("redirect", path) or
+    ("sleep", seconds). When the script runs out it answers 200.
+    """
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list = []
+        self.secrets: dict[str, str] = {}
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver._handle(self)
+
+            def do_GET(self):
+                receiver._handle(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a timed-out client hung up
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def subscribe(self, *, actor, path: str = "/hook", **kwargs):
+        from rollouts import webhooks
+
+        kwargs.setdefault("name", f"Receiver {path}")
+        kwargs.setdefault("events", [])
+        subscription = webhooks.subscription_create(actor=actor, url=self.url(path), **kwargs)
+        self.secrets[path] = subscription.secret
+        return subscription
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("content-length") or 0))
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        seen = {"method": handler.command, "path": handler.path, "headers": headers, "body": body, "error": None}
+        secret = self.secrets.get(handler.path)
+        try:
+            if secret is None:
+                raise ValueError(f"no subscription listens on {handler.path}")
+            seen["payload"] = Webhook(secret).verify(body, headers)
+        except Exception as exc:
+            seen["error"] = f"{exc.__class__.__name__}: {exc}"
+        with self._lock:
+            self.requests.append(seen)
+            answer = self.script.pop(0) if self.script else 200
+        if seen["error"]:
+            answer = 401
+        if isinstance(answer, tuple) and answer[0] == "sleep":
+            self.wake.wait(answer[1])
+            answer = 200
+        if isinstance(answer, tuple) and answer[0] == "redirect":
+            handler.send_response(302)
+            handler.send_header("Location", self.url(answer[1]))
+        else:
+            handler.send_response(answer)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"ok")
+
+    @property
+    def unverified(self) -> list[str]:
+        return [r["error"] for r in self.requests if r["error"] and r["method"] == "POST"]
+
+    def close(self) -> None:
+        self.wake.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+    assert server.unverified == [], "the receiver got requests it could not verify"

@@ -155,3 +155,24 @@ def _locks_held(release) -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
+
+
+def test_worker__phase_advances__signed_webhook_reaches_the_receiver(celery_procs, manager, receiver):
+    # Given a subscription to phase changes, and a worker and beat running
+    subscription = receiver.subscribe(actor=manager, events=["phase.advanced", "release.completed"])
+    release = auto_release(manager, slug="hooked", exposures=(10, 100))
+    celery_procs.worker()
+    celery_procs.beat()
+    # When the engine advances the release and completes it
+    transitions.release_start(release_id=release.pk, actor=manager)
+    wait_until(
+        lambda: len([r for r in receiver.requests if r["method"] == "POST"]) >= 2,
+        timeout=40,
+        message="the receiver never got both webhooks",
+    )
+    # Then each arrived once, signed (the receiver verified it with standardwebhooks)
+    posts = [r for r in receiver.requests if r["method"] == "POST"]
+    assert [p["payload"]["type"] for p in posts] == ["phase.advanced", "release.completed"]
+    assert len({p["headers"]["webhook-id"] for p in posts}) == 2
+    assert posts[0]["payload"]["data"]["release"]["slug"] == "hooked"
+    assert subscription.deliveries.filter(status="delivered").count() == 2
