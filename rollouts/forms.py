@@ -304,3 +304,35 @@ __all__ = [
     "RollbackStepForm",
     "Strategy",
 ]
+
+
+WEEKDAY_CHOICES = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
+
+
+class AllowedHoursForm(forms.Form):
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="An IANA zone such as Europe/Berlin.")
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[1, 2, 3, 4, 5],
+        error_messages={"required": "Pick at least one day."},
+    )
+    start_time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), initial="09:00")
+    end_time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), initial="17:00")
+
+    def clean_timezone(self):
+        from rollouts.schedule import zone
+
+        name = self.cleaned_data["timezone"].strip()
+        try:
+            zone(name)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["timezone"]) from None
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start_time") is not None and data.get("start_time") == data.get("end_time"):
+            self.add_error("end_time", "The range must not start and end at the same time.")
+        return data

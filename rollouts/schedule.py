@@ -79,10 +79,10 @@ def describe_hours(rule: AllowedHours) -> str:
     return f"{days} {rule.start_time:%H:%M}–{rule.end_time:%H:%M} {rule.timezone}"
 
 
-def automation_block(release: Release, now: datetime, windows=None) -> Block | None:
+def automation_block(release: Release, now: datetime, windows=None, rules=None) -> Block | None:
     """Why automation may not advance this release now, or None when it may.
 
-    `windows` lets a page pass the freeze windows it already fetched.
+    `windows` and `rules` (the allowed hours that apply) let a page pass what it fetched.
     """
     window = active_freeze(release, now, windows)
     if window is not None:
@@ -91,7 +91,7 @@ def automation_block(release: Release, now: datetime, windows=None) -> Block | N
             f"Freeze “{window.name}” until {wall_clock(window.ends_local):%b %-d %H:%M} {window.timezone}"
             + (f" ({window.reason})" if window.reason else ""),
         )
-    rules = hours_rules(release)
+    rules = hours_rules(release) if rules is None else rules
     if rules and not any(within_hours(rule, now) for rule in rules):
         return Block("hours", "Outside the allowed hours: " + "; ".join(describe_hours(r) for r in rules))
     return None

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from rollouts import gate_checks
 from rollouts.models import (
+    AllowedHours,
     ChecklistItem,
     Event,
     FreezeWindow,
@@ -168,6 +169,8 @@ class ReleasePage:
     freezes: list
     global_freezes: list
     automation_block: object
+    hours: list
+    global_hours: list
 
 
 def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
@@ -196,6 +199,7 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
             ),
             Prefetch("rollback_steps", queryset=RollbackStep.objects.select_related("owner")),
             Prefetch("freezes", queryset=FreezeWindow.objects.order_by("starts_local")),
+            Prefetch("allowed_hours", queryset=AllowedHours.objects.order_by("id")),
         )
         .filter(slug=slug)
         .first()
@@ -230,11 +234,15 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         run.steps_total = len(steps)
         run.progress_percent = round(100 * run.steps_done / len(steps)) if steps else 100
         run.expected_minutes_left = sum(s.expected_minutes for s in steps if not s.done_at)
-    global_freezes = list(FreezeWindow.objects.filter(release__isnull=True).order_by("starts_local"))
     freezes = list(release.freezes.all())
+    hours = list(release.allowed_hours.all())
+    # A release's own allowed hours replace the global ones.
+    global_rules = list(FreezeWindow.objects.filter(release__isnull=True).order_by("starts_local"))
+    global_hours_list = list(AllowedHours.objects.filter(release__isnull=True).order_by("id"))
+    global_freezes = global_rules
     block = None
     if release.status in (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED):
-        block = automation_block(release, now, windows=freezes + global_freezes)
+        block = automation_block(release, now, windows=freezes + global_freezes, rules=hours or global_hours_list)
     timeline = list(
         release.events.select_related("actor", "phase", "gate").order_by("-created_at", "-id")[:events_limit]
     )
@@ -262,6 +270,8 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         freezes=freezes,
         global_freezes=global_freezes,
         automation_block=block,
+        hours=hours,
+        global_hours=global_hours_list,
     )
 
 
@@ -290,6 +300,14 @@ def measurement_chart(measurements, width: int = 160, height: int = 36) -> dict 
         )
     line = " ".join(f"{p['x']},{p['y']}" for p in points if p["m"].value is not None)
     return {"width": width, "height": height, "points": points, "line": line, "low": low, "high": high}
+
+
+def global_freezes():
+    return list(FreezeWindow.objects.filter(release__isnull=True).order_by("starts_local"))
+
+
+def global_hours():
+    return list(AllowedHours.objects.filter(release__isnull=True).order_by("id"))
 
 
 def release_version(slug: str) -> str | None:

@@ -401,3 +401,37 @@ def rollback_step_move(*, step_id: int, actor, direction: str) -> RollbackStep:
     release.save(update_fields=["updated_at"])
     events.record(release=release, verb="plan.rollback_step_moved", actor=actor, title=ordered[other].title)
     return ordered[other]
+
+
+@transaction.atomic
+def allowed_hours_add(*, actor, release_id: int | None, timezone_name: str, weekdays, start_time, end_time):
+    """Automation may act only inside these hours (a range may cross midnight)."""
+    from rollouts.models import AllowedHours
+    from rollouts.schedule import zone
+
+    zone(timezone_name)
+    release = _lock(release_id) if release_id else None
+    rule = AllowedHours.objects.create(
+        release=release,
+        timezone=timezone_name,
+        weekdays=sorted(set(weekdays)),
+        start_time=start_time,
+        end_time=end_time,
+    )
+    if release is not None:
+        release.save(update_fields=["updated_at"])
+        events.record(release=release, verb="plan.hours_added", actor=actor, hours=str(rule))
+    return rule
+
+
+@transaction.atomic
+def allowed_hours_remove(*, actor, rule_id: int) -> None:
+    from rollouts.models import AllowedHours
+
+    rule = AllowedHours.objects.get(pk=rule_id)
+    release = _lock(rule.release_id) if rule.release_id else None
+    label = str(rule)
+    rule.delete()
+    if release is not None:
+        release.save(update_fields=["updated_at"])
+        events.record(release=release, verb="plan.hours_removed", actor=actor, hours=label)

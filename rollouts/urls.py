@@ -35,6 +35,9 @@ urlpatterns = [
     path("releases/<slug:slug>/checklist/<int:item_id>/", views.checklist_tick, name="checklist_tick"),
     path("releases/<slug:slug>/gates/<int:gate_id>/token/<str:op>/", views.gate_token, name="gate_token"),
     path("releases/<slug:slug>/freezes/add/", views.freeze_add, name="freeze_add"),
+    path("releases/<slug:slug>/hours/add/", views.hours_add, name="hours_add"),
+    path("releases/<slug:slug>/hours/<int:rule_id>/remove/", views.hours_remove, name="hours_remove"),
+    path("schedule/", views.schedule_page, name="schedule"),
     path("releases/<slug:slug>/freezes/<int:window_id>/remove/", views.freeze_remove, name="freeze_remove"),
     path("releases/<slug:slug>/rollback-steps/add/", views.rollback_step_add, name="rollback_step_add"),
     path(

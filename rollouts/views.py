@@ -20,6 +20,7 @@ from django_htmx.http import reswap, retarget
 
 from rollouts import freshness, gate_tokens, permissions, selectors, services, transitions
 from rollouts.forms import (
+    AllowedHoursForm,
     DecisionForm,
     FreezeWindowForm,
     GateForm,
@@ -29,7 +30,16 @@ from rollouts.forms import (
     ReleaseForm,
     RollbackStepForm,
 )
-from rollouts.models import ChecklistItem, FreezeWindow, Gate, Phase, ReleaseStatus, RollbackRunStep, RollbackStep
+from rollouts.models import (
+    AllowedHours,
+    ChecklistItem,
+    FreezeWindow,
+    Gate,
+    Phase,
+    ReleaseStatus,
+    RollbackRunStep,
+    RollbackStep,
+)
 from rollouts.strategies import proposed_plan
 
 
@@ -675,3 +685,112 @@ def freeze_remove(request: HttpRequest, slug: str, window_id: int) -> HttpRespon
         lambda: services.freeze_remove(actor=request.user, window_id=window.pk),
         f"Freeze “{window.name}” removed.",
     )
+
+
+@reader_required
+def hours_add(request: HttpRequest, slug: str) -> HttpResponse:
+    release = _release_or_404(slug)
+    form = AllowedHoursForm(request.POST or None)
+
+    def save(data):
+        return services.allowed_hours_add(
+            actor=request.user,
+            release_id=release.pk,
+            timezone_name=data["timezone"],
+            weekdays=data["weekdays"],
+            start_time=data["start_time"],
+            end_time=data["end_time"],
+        )
+
+    return _plan_form(
+        request,
+        release=release,
+        form=form,
+        save=save,
+        template="rollouts/partials/hours_form.html",
+        action_url=reverse("hours_add", args=[slug]),
+        success="Allowed hours added: automation acts on this release only inside them.",
+        extra={"title": "Add allowed hours"},
+    )
+
+
+@require_POST
+@reader_required
+def hours_remove(request: HttpRequest, slug: str, rule_id: int) -> HttpResponse:
+    release = _release_or_404(slug)
+    rule = get_object_or_404(AllowedHours, pk=rule_id, release=release)
+    return _plan_post(
+        request,
+        release,
+        lambda: services.allowed_hours_remove(actor=request.user, rule_id=rule.pk),
+        "Allowed hours removed.",
+    )
+
+
+# --- The automation schedule for every release -----------------------------------------
+
+
+@reader_required
+def schedule_page(request: HttpRequest) -> HttpResponse:
+    """Global freeze windows and allowed hours: they hold every release."""
+    can_edit = permissions.can_plan(request.user)
+    freeze_form = FreezeWindowForm(prefix="freeze")
+    hours_form = AllowedHoursForm(prefix="hours")
+    status = 200
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Only release managers change the automation schedule.")
+        kind = request.POST.get("kind")
+        try:
+            if kind == "freeze":
+                freeze_form = FreezeWindowForm(request.POST, prefix="freeze")
+                if freeze_form.is_valid():
+                    d = freeze_form.cleaned_data
+                    services.freeze_add(
+                        actor=request.user,
+                        release_id=None,
+                        name=d["name"],
+                        timezone_name=d["timezone"],
+                        starts_local=d["starts_local"],
+                        ends_local=d["ends_local"],
+                        reason=d["reason"],
+                    )
+                    messages.success(request, f"Freeze “{d['name']}” added for every release.")
+                    return see_other(reverse("schedule"))
+            elif kind == "hours":
+                hours_form = AllowedHoursForm(request.POST, prefix="hours")
+                if hours_form.is_valid():
+                    d = hours_form.cleaned_data
+                    services.allowed_hours_add(
+                        actor=request.user,
+                        release_id=None,
+                        timezone_name=d["timezone"],
+                        weekdays=d["weekdays"],
+                        start_time=d["start_time"],
+                        end_time=d["end_time"],
+                    )
+                    messages.success(request, "Allowed hours added for every release.")
+                    return see_other(reverse("schedule"))
+            elif kind == "remove-freeze":
+                window = get_object_or_404(FreezeWindow, pk=request.POST.get("id"), release__isnull=True)
+                services.freeze_remove(actor=request.user, window_id=window.pk)
+                messages.success(request, f"Freeze “{window.name}” removed.")
+                return see_other(reverse("schedule"))
+            elif kind == "remove-hours":
+                rule = get_object_or_404(AllowedHours, pk=request.POST.get("id"), release__isnull=True)
+                services.allowed_hours_remove(actor=request.user, rule_id=rule.pk)
+                messages.success(request, "Allowed hours removed.")
+                return see_other(reverse("schedule"))
+            else:
+                raise Http404("No such change.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        status = 422
+    context = {
+        "freezes": selectors.global_freezes(),
+        "hours": selectors.global_hours(),
+        "freeze_form": freeze_form,
+        "hours_form": hours_form,
+        "can_edit": can_edit,
+    }
+    return render(request, "rollouts/schedule.html", context, status=status)

@@ -23,6 +23,8 @@ EVENT_LABELS = {
     "rollback.step_failed": "could not run rollback step",
     "plan.freeze_added": "added a freeze window",
     "plan.freeze_removed": "removed a freeze window",
+    "plan.hours_added": "added allowed hours",
+    "plan.hours_removed": "removed allowed hours",
     "checklist.ticked": "ticked",
     "checklist.unticked": "unticked",
     "rollback.started": "started a rollback",
@@ -60,6 +62,8 @@ def event_detail(event) -> str:
         return f"“{event.gate.name}”"
     if event.verb in ("plan.freeze_added", "plan.freeze_removed"):
         return f"“{data.get('name')}”"
+    if event.verb in ("plan.hours_added", "plan.hours_removed"):
+        return data.get("hours", "")
     if event.verb == "gate.passed" and data.get("verdict"):
         value = data.get("value")
         return f"“{event.gate.name if event.gate else '?'}” (last measurement {value})"
@@ -85,3 +89,10 @@ def markdown_filter(text: str):
     from rollouts.markdown import render_markdown
 
     return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 in render_markdown
+
+
+@register.filter
+def hours_label(rule) -> str:
+    from rollouts.schedule import describe_hours
+
+    return describe_hours(rule)

@@ -307,3 +307,75 @@ def test_ci_result__token_stored_hashed_and_shown_once(manager_client, manager, 
     assert token.startswith("fdg_") and token not in gate.token_hash
     again = manager_client.get("/releases/checkout/").content.decode()
     assert token not in again and gate.token_hint in again
+
+
+# --- schedule pages -------------------------------------------------------------------
+
+
+def test_schedule_page__manager_adds_global_freeze_and_hours__shown_and_enforced(manager_client, manager):
+    response = manager_client.post(
+        "/schedule/",
+        {
+            "kind": "freeze",
+            "freeze-name": "Black Friday",
+            "freeze-timezone": "America/New_York",
+            "freeze-starts_local": "2026-11-27T00:00",
+            "freeze-ends_local": "2026-11-30T09:00",
+            "freeze-reason": "Peak traffic",
+        },
+    )
+    assert response.status_code == 303
+    response = manager_client.post(
+        "/schedule/",
+        {
+            "kind": "hours",
+            "hours-timezone": "Europe/Berlin",
+            "hours-weekdays": ["1", "2", "3"],
+            "hours-start_time": "09:00",
+            "hours-end_time": "16:00",
+        },
+    )
+    assert response.status_code == 303
+    page = manager_client.get("/schedule/").content.decode()
+    assert "Black Friday" in page and "Mon, Tue, Wed 09:00–16:00 Europe/Berlin" in page
+    release = auto_release(manager, soak=0)
+    # Thursday noon in New York, inside the freeze
+    assert automation_block(release, datetime(2026, 11, 27, 17, 0, tzinfo=UTC)).kind == "freeze"
+    # Thursday after the freeze, outside Mon–Wed
+    assert automation_block(release, datetime(2026, 12, 3, 12, 0, tzinfo=UTC)).kind == "hours"
+
+
+def test_schedule_page__bad_input__422_with_messages_and_nothing_added(manager_client):
+    response = manager_client.post(
+        "/schedule/",
+        {"kind": "hours", "hours-timezone": "Nowhere/Land", "hours-start_time": "25:00", "hours-end_time": "10:00"},
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "“Nowhere/Land” is not a known time zone" in page
+    assert "Pick at least one day." in page and "Enter a valid time." in page
+    assert not AllowedHours.objects.exists()
+
+
+def test_schedule_page__support__reads_but_cannot_change(client, support):
+    client.force_login(support)
+    assert client.get("/schedule/").status_code == 200
+    response = client.post("/schedule/", {"kind": "freeze", "freeze-name": "x"})
+    assert response.status_code == 403
+
+
+def test_release_hours__added_on_release_page__replace_global(manager_client, manager, release):
+    AllowedHours.objects.create(timezone="UTC", weekdays=[1], start_time=time(0), end_time=time(1))
+    data = {
+        "timezone": "UTC",
+        "weekdays": ["1", "2", "3", "4", "5", "6", "7"],
+        "start_time": "00:00",
+        "end_time": "23:59",
+    }
+    response = manager_client.post("/releases/checkout/hours/add/", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "Mon, Tue, Wed, Thu, Fri, Sat, Sun 00:00–23:59 UTC" in response.content.decode()
+    assert automation_block(release, datetime(2026, 11, 4, 12, 0, tzinfo=UTC)) is None
+    rule = AllowedHours.objects.get(release=release)
+    manager_client.post(f"/releases/checkout/hours/{rule.pk}/remove/", HTTP_HX_REQUEST="true")
+    assert automation_block(release, datetime(2026, 11, 4, 12, 0, tzinfo=UTC)) is not None

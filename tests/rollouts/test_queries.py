@@ -13,11 +13,11 @@ DASHBOARD_QUERIES = 8
 # the same version again: the groups come from the cache
 DASHBOARD_QUERIES_CACHED = 4
 # session, user, roles, release, phases, gates, decisions, checklist items, gate measurements,
-# rollback steps, the release's freezes, global freezes, latest rollback run, timeline events,
-# and allowed hours (asked only while the release runs, to say whether automation waits)
-RELEASE_PAGE_QUERIES = 15
-# a rolled-back release: no allowed-hours question, but the run's steps
-RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 15
+# rollback steps, the release's freezes and allowed hours, global freezes, global allowed hours,
+# latest rollback run, timeline events
+RELEASE_PAGE_QUERIES = 16
+# + the rollback run's steps
+RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 17
 
 
 def make_releases(owner, approver, count, phases=3, gates=2):
