@@ -175,6 +175,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 EMAIL_URL = env_str("EMAIL_URL", "")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Flightdeck <flightdeck@localhost>")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", urlparse(SITE_URL).hostname or "flightdeck.local")
 if EMAIL_URL:
     _email = urlparse(EMAIL_URL)
     if _email.scheme not in {"smtp", "smtps", "smtp+tls"}:

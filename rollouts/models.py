@@ -68,11 +68,15 @@ class GateKind(models.TextChoices):
     CI_RESULT = "ci_result", "CI result"
     HTTP_CHECK = "http_check", "HTTP check"
     METRIC_THRESHOLD = "metric_threshold", "Metric threshold"
+    COMMS_READY = "comms_ready", "Communication sent"
 
 
 # Gates the engine measures on a schedule (ci_result waits for the pipeline to report).
 MEASURED_GATE_KINDS = {GateKind.HTTP_CHECK, GateKind.METRIC_THRESHOLD}
-AUTOMATED_GATE_KINDS = MEASURED_GATE_KINDS | {GateKind.CI_RESULT}
+# Gates another app answers (comms: a message went out); their checkers register in
+# rollouts/gate_registry.py and the engine asks them on every tick.
+EXTERNAL_GATE_KINDS = {GateKind.COMMS_READY}
+AUTOMATED_GATE_KINDS = MEASURED_GATE_KINDS | {GateKind.CI_RESULT} | EXTERNAL_GATE_KINDS
 
 
 class GateFailurePolicy(models.TextChoices):
