@@ -226,7 +226,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ENGINE_TICK_SECONDS,
         # A tick that waited longer than one period is stale: the next one covers it.
         "options": {"expires": ENGINE_TICK_SECONDS},
-    }
+    },
+    "comms-outbox-tick": {
+        "task": "comms.tasks.outbox_tick",
+        "schedule": ENGINE_TICK_SECONDS,
+        "options": {"expires": ENGINE_TICK_SECONDS},
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from rollouts import gate_checks, http, transitions, webhooks
+from rollouts import gate_checks, gate_registry, http, transitions, webhooks
 from rollouts.models import (
+    EXTERNAL_GATE_KINDS,
     GATE_CLEARED,
     MEASURED_GATE_KINDS,
     Gate,
@@ -47,6 +48,7 @@ class TickReport:
     degraded: list = field(default_factory=list)
     deliveries: list = field(default_factory=list)
     rollback_runs: list = field(default_factory=list)
+    external_passed: list = field(default_factory=list)
 
 
 def claim_due_gates(*, now, limit: int = 100) -> list[tuple[int, str]]:
@@ -139,6 +141,25 @@ def due_rollback_runs(*, now) -> list[int]:
     )
 
 
+def check_external_gates(*, now) -> list[int]:
+    """Ask other apps about their gates (comms: was the message sent to everyone?)."""
+    passed = []
+    gates = Gate.objects.filter(
+        kind__in=EXTERNAL_GATE_KINDS,
+        status=GateStatus.PENDING,
+        phase__status=PhaseStatus.ACTIVE,
+        phase__release__status__in=[ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED],
+    ).only("pk", "kind", "config")
+    for gate in gates:
+        checker = gate_registry.checker_for(gate.kind)
+        if checker is None:
+            continue
+        ok, evidence = checker(gate)
+        if ok and transitions.gate_record_check(gate_id=gate.pk, passed=True, evidence=evidence, now=now):
+            passed.append(gate.pk)
+    return passed
+
+
 def tick(*, now=None, enqueue=None) -> TickReport:
     """One pass of the engine. `enqueue(task_name, *args)` hands work to tasks."""
     now = now or timezone.now()
@@ -147,6 +168,7 @@ def tick(*, now=None, enqueue=None) -> TickReport:
     report.gates_claimed = claim_due_gates(now=now)
     for gate_id, token in report.gates_claimed:
         enqueue("evaluate_gate", gate_id, token)
+    report.external_passed = check_external_gates(now=now)
     auto_advance(now=now, report=report)
     mark_deadlines(now=now, report=report)
     report.deliveries = webhooks.claim_due(now=now)

@@ -839,3 +839,24 @@ def rollback_step_automation_result(*, run_step_id: int, ok: bool, message: str,
     step.save(update_fields=["claimed_until", "last_error"])
     _touch(release)
     return "retry"
+
+
+@transaction.atomic
+def gate_record_check(*, gate_id: int, passed: bool, evidence: dict, now=None) -> Gate | None:
+    """Another app's checker decided a gate (see gate_registry). Once only."""
+    now = now or timezone.now()
+    release_id = Gate.objects.filter(pk=gate_id).values_list("phase__release_id", flat=True).first()
+    if release_id is None:
+        return None
+    release = _lock_release(release_id)
+    gate = Gate.objects.select_related("phase").get(pk=gate_id)
+    if gate.status != GateStatus.PENDING or gate.phase.status != PhaseStatus.ACTIVE:
+        return None
+    gate.evidence = evidence
+    gate.save(update_fields=["evidence"])
+    if passed:
+        _gate_passes(release, gate, now, {"evidence": evidence})
+    else:
+        _gate_fails(release, gate, now, evidence.get("reason", "The check failed."), {"evidence": evidence})
+    _touch(release)
+    return gate

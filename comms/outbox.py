@@ -1,0 +1,259 @@
+"""Sending notices: claim what is due, send it once, and say exactly what happened.
+
+Claiming stamps a lease (claimed_until) under `SELECT … FOR UPDATE SKIP LOCKED`, so two
+workers never take the same notice, and a notice a dead worker held is taken again once
+its lease runs out. Before the SMTP conversation a notice moves pending → sending by a
+compare-and-set; after the server accepts it, sending → sent. A worker killed between
+those two leaves a "sending" notice whose lease runs out: it is sent again, with the
+same Message-ID, which is the one case a notice can arrive twice (counted in the fault
+test). A sent notice is never claimed again.
+"""
+
+import contextlib
+import logging
+import smtplib
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from comms import render
+from comms.models import Channel, Membership, Notice
+
+log = logging.getLogger("comms.outbox")
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+BATCH = 50
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def claim_due(*, now=None, limit: int = 500) -> tuple[str, list[int]]:
+    """Take up to `limit` due notices (pending, or sending with a lease a dead worker left).
+
+    Returns the claim token and the ids; only a sender holding that token may send them.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        ids = list(
+            Notice.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[Notice.Status.PENDING, Notice.Status.SENDING], due_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("due_at", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Notice.objects.filter(pk__in=ids).update(claimed_until=now + LEASE, claim_token=token)
+    return token, ids
+
+
+class PermanentError(Exception):
+    pass
+
+
+class TransientError(Exception):
+    pass
+
+
+def classify(exc: Exception) -> Exception:
+    """Turn an SMTP or network error into Permanent or Transient, keeping the server's words."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, answer = next(iter(exc.recipients.values()))
+        text = f"{code} {answer.decode(errors='replace') if isinstance(answer, bytes) else answer}"
+        return PermanentError(text) if code >= 500 else TransientError(text)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        answer = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        text = f"{exc.smtp_code} {answer}"
+        return PermanentError(text) if exc.smtp_code >= 500 else TransientError(text)
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError)):
+        return TransientError(f"{exc.__class__.__name__}: {exc}")
+    return TransientError(f"{exc.__class__.__name__}: {exc}")
+
+
+@dataclass
+class BatchReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+
+
+def _start_sending(notice_id: int, claim_token: str, now) -> bool:
+    """Our claim → sending, exactly once: the token changes here, so a second copy of the
+    same batch (a task delivered twice) finds it gone and sends nothing."""
+    return bool(
+        Notice.objects.filter(
+            pk=notice_id,
+            claim_token=claim_token,
+            status__in=[Notice.Status.PENDING, Notice.Status.SENDING],
+            claimed_until__gte=now,
+        ).update(
+            status=Notice.Status.SENDING,
+            attempts=F("attempts") + 1,
+            claimed_until=now + LEASE,
+            claim_token=uuid.uuid4().hex,
+        )
+    )
+
+
+def _still_wanted(notice: Notice) -> str:
+    """Opt-out is checked right before each send; returns why not to send, or ""."""
+    stakeholder = notice.stakeholder
+    if stakeholder is None:
+        return ""
+    if stakeholder.opted_out_at is not None:
+        return "The stakeholder unsubscribed."
+    audiences = list(notice.message.audiences.values_list("pk", flat=True))
+    if not Membership.objects.filter(
+        stakeholder=stakeholder, audience__in=audiences, unsubscribed_at__isnull=True
+    ).exists():
+        return "The stakeholder unsubscribed from these audiences."
+    return ""
+
+
+def send_batch(claim_token: str, notice_ids: list[int]) -> BatchReport:
+    """Send notices claimed with `claim_token`, over one SMTP connection."""
+    report = BatchReport()
+    connection = None
+    try:
+        for notice_id in notice_ids:
+            now = timezone.now()
+            notice = (
+                Notice.objects.select_related("message__plan__release__current_phase", "message__phase", "stakeholder")
+                .filter(pk=notice_id)
+                .first()
+            )
+            if notice is None or notice.status not in (Notice.Status.PENDING, Notice.Status.SENDING):
+                report.skipped += 1
+                continue
+            reason = _still_wanted(notice)
+            if reason:
+                report.cancelled += Notice.objects.filter(
+                    pk=notice.pk, status__in=[Notice.Status.PENDING, Notice.Status.SENDING]
+                ).update(status=Notice.Status.CANCELLED, cancelled_reason=reason, claimed_until=None)
+                continue
+            if not _start_sending(notice.pk, claim_token, now):
+                report.skipped += 1
+                continue
+            notice.attempts += 1
+            try:
+                if notice.message.channel == Channel.WEBHOOK:
+                    _send_webhook(notice)
+                else:
+                    if connection is None:
+                        connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
+                        connection.open()
+                    _send_email(notice, connection)
+            except Exception as exc:  # every failure is classified and recorded
+                error = classify(exc)
+                if connection is not None and isinstance(error, TransientError):
+                    _close_quietly(connection)
+                    connection = None
+                outcome = _record_failure(notice, error)
+                if outcome == "failed":
+                    report.failed += 1
+                else:
+                    report.retried += 1
+                continue
+            Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
+                status=Notice.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
+            )
+            report.sent += 1
+    finally:
+        if connection is not None:
+            _close_quietly(connection)
+    return report
+
+
+def _close_quietly(connection) -> None:
+    with contextlib.suppress(Exception):  # the connection is being thrown away
+        connection.close()
+
+
+def _record_failure(notice: Notice, error: Exception) -> str:
+    now = timezone.now()
+    if isinstance(error, PermanentError) or notice.attempts >= MAX_ATTEMPTS:
+        Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
+            status=Notice.Status.FAILED, last_error=str(error)[:2000], claimed_until=None
+        )
+        log.warning("comms.notice_failed notice=%s %s", notice.pk, error)
+        return "failed"
+    Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
+        status=Notice.Status.PENDING,
+        last_error=str(error)[:2000],
+        due_at=now + backoff(notice.attempts),
+        claimed_until=None,
+    )
+    log.info("comms.notice_retry notice=%s attempt=%s %s", notice.pk, notice.attempts, error)
+    return "retry"
+
+
+def build_email(notice: Notice) -> EmailMultiAlternatives:
+    release = notice.message.plan.release
+    rendered = render.render(notice.message, release, stakeholder=notice.stakeholder)
+    to = notice.stakeholder.email if notice.stakeholder else notice.recipient
+    headers = {
+        "Message-ID": notice.message_id_header,
+        "X-Flightdeck-Notice": str(notice.pk),
+    }
+    if rendered.unsubscribe_url:
+        headers["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=headers,
+    )
+    email.attach_alternative(rendered.html, "text/html")
+    return email
+
+
+def _send_email(notice: Notice, connection) -> None:
+    email = build_email(notice)
+    email.connection = connection
+    email.send(fail_silently=False)
+
+
+def _send_webhook(notice: Notice) -> None:
+    import json
+
+    from rollouts import http
+
+    release = notice.message.plan.release
+    rendered = render.render(notice.message, release)
+    body = json.dumps({"text": f"*{rendered.subject}*\n{rendered.text}"}).encode()
+    try:
+        response = http.request(
+            "POST",
+            notice.message.webhook_url,
+            content=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": f"notice-{notice.pk}"},
+        )
+    except http.OutboundError as exc:
+        raise (PermanentError(exc.message) if exc.permanent else TransientError(exc.message)) from None
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise TransientError(f"The webhook answered {response.status_code}.")
+    if response.status_code >= 300:
+        raise PermanentError(f"The webhook answered {response.status_code}.")
+
+
+def retry_failed(notice_id: int) -> bool:
+    """A person asks to try a failed notice again."""
+    return bool(
+        Notice.objects.filter(pk=notice_id, status=Notice.Status.FAILED).update(
+            status=Notice.Status.PENDING, due_at=timezone.now(), attempts=0, claimed_until=None
+        )
+    )

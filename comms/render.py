@@ -1,0 +1,117 @@
+"""What a notice says: the message's subject and Markdown body with release variables.
+
+Variables are a fixed list filled by plain substitution ({{ release.name }}), never by a
+template engine, so text written by a release manager cannot reach anything else.
+"""
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.urls import reverse
+
+from comms.tokens import stakeholder_token
+from rollouts.markdown import render_markdown
+
+VARIABLE = re.compile(r"{{\s*([a-z_]+(?:\.[a-z_]+)?)\s*}}")
+
+VARIABLES = {
+    "release.name": "Name of the release",
+    "release.version": "Version",
+    "release.status": "Its state now",
+    "release.exposure": "Exposure now, in %",
+    "release.planned_start": "Planned start",
+    "release.url": "Link to the release page",
+    "release.briefing_url": "Link to the support briefing",
+    "release.docs_url": "Link to the user docs",
+    "phase.name": "The phase the message is about, or the current one",
+    "phase.exposure": "That phase's exposure, in %",
+    "phase.planned_start": "That phase's planned start",
+    "phase.started_at": "When that phase started",
+    "recipient.name": "The stakeholder's name",
+    "unsubscribe_url": "Link to stop these emails",
+    "preferences_url": "Link to choose which emails to get",
+}
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    unsubscribe_url: str
+
+
+def _when(value) -> str:
+    if value is None:
+        return "not set"
+    return value.astimezone(ZoneInfo(settings.TIME_ZONE)).strftime("%b %-d, %Y %H:%M %Z")
+
+
+def context_for(message, release, *, stakeholder=None, phase=None) -> dict[str, str]:
+    phase = phase or message.phase or release.current_phase
+    current = release.current_phase
+    exposure = current.exposure_percent if current is not None and release.status in ("in_progress", "paused") else 0
+    if release.status == "completed" and current is not None:
+        exposure = current.exposure_percent
+    site = settings.SITE_URL
+    release_url = site + reverse("release_detail", args=[release.slug])
+    token = stakeholder_token(stakeholder.pk) if stakeholder is not None else ""
+    return {
+        "release.name": release.name,
+        "release.version": release.version,
+        "release.status": release.get_status_display(),
+        "release.exposure": f"{exposure}%",
+        "release.planned_start": _when(release.planned_start),
+        "release.url": release_url,
+        "release.briefing_url": release_url,
+        "release.docs_url": release_url,
+        "phase.name": phase.name if phase else "",
+        "phase.exposure": f"{phase.exposure_percent}%" if phase else "",
+        "phase.planned_start": _when(phase.planned_start) if phase else "",
+        "phase.started_at": _when(phase.started_at) if phase else "",
+        "recipient.name": (stakeholder.name or stakeholder.email) if stakeholder else "there",
+        "unsubscribe_url": site + reverse("comms_public:unsubscribe", args=[token]) if token else "",
+        "preferences_url": site + reverse("comms_public:preferences", args=[token]) if token else "",
+    }
+
+
+def fill(text: str, context: dict[str, str]) -> str:
+    """Replace known variables; an unknown one stays as typed, so the preview shows it."""
+    return VARIABLE.sub(lambda m: context.get(m.group(1), m.group(0)), text)
+
+
+def unknown_variables(text: str) -> list[str]:
+    return sorted({m.group(1) for m in VARIABLE.finditer(text) if m.group(1) not in VARIABLES})
+
+
+def render(message, release, *, stakeholder=None, phase=None) -> Rendered:
+    context = context_for(message, release, stakeholder=stakeholder, phase=phase)
+    # A subject is one header line: no way to smuggle another header in through it.
+    subject = " ".join(fill(message.subject, context).split())[:250]
+    body = fill(message.body, context)
+    footer_text = ""
+    footer_html = ""
+    if context["unsubscribe_url"]:
+        footer_text = (
+            f"\n\n--\nYou get this as a stakeholder of {release.name}. "
+            f"Choose what you get: {context['preferences_url']}\nUnsubscribe: {context['unsubscribe_url']}\n"
+        )
+        footer_html = (
+            f'<hr><p style="color:#666;font-size:12px">You get this as a stakeholder of {_escape(release.name)}. '
+            f'<a href="{context["preferences_url"]}">Choose what you get</a> · '
+            f'<a href="{context["unsubscribe_url"]}">Unsubscribe</a></p>'
+        )
+    return Rendered(
+        subject=subject,
+        text=body + footer_text,
+        html=render_markdown(body) + footer_html,
+        unsubscribe_url=context["unsubscribe_url"],
+    )
+
+
+def _escape(value: str) -> str:
+    from django.utils.html import escape
+
+    return escape(value)
