@@ -1,4 +1,5 @@
-"""Flightdeck benchmark: dashboard query counts and gunicorn throughput.
+"""Flightdeck benchmark: dashboard query counts, gunicorn throughput, and engine lag
+(auto-advance and gate-failure rollback with a real Celery worker and beat; bench/lag.py).
 
     .venv/bin/python bench/run.py            # 2,000 releases, 10 s per load run
     .venv/bin/python bench/run.py --quick    # 200 releases, 3 s per load run
@@ -67,6 +68,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto", help="load generator")
     p.add_argument("--skip-load", action="store_true", help="only seed and count queries")
     p.add_argument("--profile", action="store_true", help="cProfile the dashboard in-process (stderr + bench/out)")
+    p.add_argument("--skip-lag", action="store_true", help="skip the engine lag part (real Celery worker and beat)")
+    p.add_argument("--lag-phases", type=int, help="auto-advancing phases for the advance lag (default 50, quick 10)")
+    p.add_argument("--lag-rollbacks", type=int, help="failing metric gates for the rollback lag (default 40, quick 10)")
+    p.add_argument("--lag-spread", type=float, help="seconds over which they fall due (default 25, quick 10)")
+    p.add_argument(
+        "--celery-concurrency",
+        type=int,
+        default=int(os.environ.get("CELERY_CONCURRENCY", 2)),
+        help="worker processes for the lag part (Procfile: 2)",
+    )
     p.add_argument(
         "--allow-wipe",
         action="store_true",
@@ -80,6 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             setattr(args, name, value)
     if args.releases < 1 or args.duration <= 0 or args.warmup < 0:
         p.error("--releases must be ≥ 1, --duration > 0, --warmup ≥ 0")
+    if any(v is not None and v < 1 for v in (args.lag_phases, args.lag_rollbacks)) or args.celery_concurrency < 1:
+        p.error("--lag-phases, --lag-rollbacks and --celery-concurrency must be ≥ 1")
+    if args.lag_spread is not None and not 0 <= args.lag_spread <= 600:
+        p.error("--lag-spread must be between 0 and 600 seconds")
     return args
 
 
@@ -467,6 +482,14 @@ def run(args) -> list[str]:
         )
         connection.close()
         throughput(args, env, cookie)
+    if not args.skip_lag:
+        import lag  # bench/lag.py: real Celery worker and beat against the same database
+
+        try:
+            failures += lag.run(args, env, emit, log)
+        except lag.LagError as exc:  # report it; the figures above stand
+            log(f"FAILED: {exc}")
+            failures.append(str(exc))
     emit("total_seconds", f"{time.monotonic() - started:.1f}")
     return failures
 
