@@ -148,7 +148,8 @@ CONFIG_FIELDS = {
 
 class GateForm(forms.Form):
     name = forms.CharField(max_length=120)
-    kind = forms.ChoiceField(choices=GateKind.choices)
+    # Communication gates are added from the communication plan, which names the message.
+    kind = forms.ChoiceField(choices=[c for c in GateKind.choices if c[0] != GateKind.COMMS_READY])
     required = forms.BooleanField(required=False, initial=True, help_text="Must pass before the phase advances.")
     required_approvals = forms.IntegerField(
         min_value=1, max_value=10, initial=1, label="Approvals needed", help_text="For manual approval gates."
