@@ -220,7 +220,7 @@ def release_create(request: HttpRequest) -> HttpResponse:
             "rollouts/release_form.html#proposed-plan",
             {"proposed": proposed_plan(request.GET["strategy"]), "strategy": request.GET["strategy"]},
         )
-    form = ReleaseForm(request.POST or None, initial={"owner": request.user.pk})
+    form = ReleaseForm(request.POST if request.method == "POST" else None, initial={"owner": request.user.pk})
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -247,7 +247,7 @@ def release_edit(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
     if not permissions.can_edit_release(request.user, release):
         raise PermissionDenied("You cannot edit this release.")
-    form = ReleaseEditForm(request.POST or None, instance=release)
+    form = ReleaseEditForm(request.POST if request.method == "POST" else None, instance=release)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -452,7 +452,7 @@ def _plan_form(
 @reader_required
 def phase_add(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
-    form = PhaseForm(request.POST or None)
+    form = PhaseForm(request.POST if request.method == "POST" else None)
     return _plan_form(
         request,
         release=release,
@@ -469,7 +469,7 @@ def phase_add(request: HttpRequest, slug: str) -> HttpResponse:
 def phase_edit(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
     release = _release_or_404(slug)
     phase = get_object_or_404(Phase, pk=phase_id, release=release)
-    form = PhaseForm(request.POST or None, instance=phase)
+    form = PhaseForm(request.POST if request.method == "POST" else None, instance=phase)
     return _plan_form(
         request,
         release=release,
@@ -527,7 +527,7 @@ def phase_move(request: HttpRequest, slug: str, phase_id: int, direction: str) -
 def gate_add(request: HttpRequest, slug: str, phase_id: int) -> HttpResponse:
     release = _release_or_404(slug)
     phase = get_object_or_404(Phase, pk=phase_id, release=release)
-    form = GateForm(request.POST or None)
+    form = GateForm(request.POST if request.method == "POST" else None)
 
     def save(data):
         return services.gate_add(
@@ -569,7 +569,7 @@ def gate_remove(request: HttpRequest, slug: str, gate_id: int) -> HttpResponse:
 @reader_required
 def rollback_step_add(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
-    form = RollbackStepForm(request.POST or None)
+    form = RollbackStepForm(request.POST if request.method == "POST" else None)
     return _plan_form(
         request,
         release=release,
@@ -586,7 +586,7 @@ def rollback_step_add(request: HttpRequest, slug: str) -> HttpResponse:
 def rollback_step_edit(request: HttpRequest, slug: str, step_id: int) -> HttpResponse:
     release = _release_or_404(slug)
     step = get_object_or_404(RollbackStep, pk=step_id, release=release)
-    form = RollbackStepForm(request.POST or None, instance=step)
+    form = RollbackStepForm(request.POST if request.method == "POST" else None, instance=step)
     return _plan_form(
         request,
         release=release,
@@ -649,7 +649,7 @@ def gate_token(request: HttpRequest, slug: str, gate_id: int, op: str) -> HttpRe
 @reader_required
 def freeze_add(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
-    form = FreezeWindowForm(request.POST or None)
+    form = FreezeWindowForm(request.POST if request.method == "POST" else None)
 
     def save(data):
         return services.freeze_add(
@@ -690,7 +690,7 @@ def freeze_remove(request: HttpRequest, slug: str, window_id: int) -> HttpRespon
 @reader_required
 def hours_add(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
-    form = AllowedHoursForm(request.POST or None)
+    form = AllowedHoursForm(request.POST if request.method == "POST" else None)
 
     def save(data):
         return services.allowed_hours_add(

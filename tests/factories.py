@@ -127,3 +127,77 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     event = factory.SubFactory(EventFactory)
     message_id = factory.Sequence(lambda n: f"msg_factory_{n}")
     payload = factory.LazyAttribute(lambda d: {"type": d.event.verb, "timestamp": "", "data": {}})
+
+
+# --- Comms: audiences, stakeholders, plans, messages, notices ------------------------
+from comms.models import Audience, CommunicationPlan, Membership, Message, Notice, Stakeholder  # noqa: E402
+
+
+class AudienceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Audience
+
+    name = factory.Sequence(lambda n: f"Audience {n}")
+
+
+class StakeholderFactory(factory.django.DjangoModelFactory):
+    """A stakeholder; `StakeholderFactory(audiences=[a, b])` makes them a member of both."""
+
+    class Meta:
+        model = Stakeholder
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    name = factory.Faker("name")
+    organisation = "Acme Ltd"
+
+    @factory.post_generation
+    def audiences(self, create, extracted, **kwargs):
+        if create and extracted:
+            Membership.objects.bulk_create([Membership(stakeholder=self, audience=a) for a in extracted])
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    stakeholder = factory.SubFactory(StakeholderFactory)
+    audience = factory.SubFactory(AudienceFactory)
+
+
+class CommunicationPlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CommunicationPlan
+
+    release = factory.SubFactory(ReleaseFactory)
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    """An email message at a fixed time; `MessageFactory(audiences=[a])` addresses it."""
+
+    class Meta:
+        model = Message
+        skip_postgeneration_save = True
+
+    plan = factory.SubFactory(CommunicationPlanFactory)
+    name = factory.Sequence(lambda n: f"Message {n}")
+    subject = "{{ release.name }} {{ release.version }}"
+    body = "Hello {{ recipient.name }}"
+
+    @factory.post_generation
+    def audiences(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.audiences.add(*extracted)
+
+
+class NoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Notice
+
+    message = factory.SubFactory(MessageFactory)
+    stakeholder = factory.SubFactory(StakeholderFactory)
+    recipient = factory.LazyAttribute(lambda n: n.stakeholder.email.lower() if n.stakeholder else "webhook")
+    occurrence = factory.Sequence(lambda n: f"factory:{n}")
+
+
+# --- End of comms factories -----------------------------------------------------------

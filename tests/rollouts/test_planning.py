@@ -389,3 +389,10 @@ def test_rollback_step_add__automated_webhook__saved_with_url(manager_client, re
     step = RollbackStep.objects.get()
     assert step.action == "webhook"
     assert step.action_config == {"url": "https://deploy.example.com/hooks/rollback", "method": "POST"}
+
+
+def test_phase_add__empty_post__422_with_required_messages(manager_client, release):
+    response = manager_client.post("/releases/checkout/phases/add/", {}, **HX)
+    assert response.status_code == 422
+    assert "This field is required." in text(response)
+    assert release.phases.count() == 3
