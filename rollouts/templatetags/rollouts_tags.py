@@ -24,6 +24,9 @@ EVENT_LABELS = {
     "plan.freeze_added": "added a freeze window",
     "plan.freeze_removed": "removed a freeze window",
     "plan.hours_added": "added allowed hours",
+    "plan.message_saved": "saved the message",
+    "plan.message_removed": "removed the message",
+    "comms.notice_retried": "asked to send again",
     "plan.hours_removed": "removed allowed hours",
     "checklist.ticked": "ticked",
     "checklist.unticked": "unticked",
@@ -62,6 +65,10 @@ def event_detail(event) -> str:
         return f"“{event.gate.name}”"
     if event.verb in ("plan.freeze_added", "plan.freeze_removed"):
         return f"“{data.get('name')}”"
+    if event.verb in ("plan.message_saved", "plan.message_removed"):
+        return f"“{data.get('name')}”"
+    if event.verb == "comms.notice_retried":
+        return f"“{data.get('name')}” to {data.get('recipient')}"
     if event.verb in ("plan.hours_added", "plan.hours_removed"):
         return data.get("hours", "")
     if event.verb == "gate.passed" and data.get("verdict"):
