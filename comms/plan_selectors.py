@@ -104,6 +104,7 @@ class MessageRow:
     upcoming: list[planner.Occurrence]
     counts: Counts
     gates: list[Gate]
+    hold_reason: str = ""
 
     @property
     def next_due(self) -> datetime | None:
@@ -199,19 +200,30 @@ def plan_page(release: Release, *, now: datetime | None = None) -> PlanPage:
                 upcoming=upcoming,
                 counts=counts.get(message.pk, Counts()),
                 gates=gates.get(message.pk, []),
+                hold_reason=next((hold_reason(release, o) for o in upcoming if o.due_at is None), ""),
             )
         )
     return PlanPage(
         release=release,
         rows=rows,
         phases=phases,
-        timeline=_timeline(rows, phases, now),
+        timeline=_timeline(rows, phases, now, release),
         now=now,
         requirable_phases=[p for p in phases if p.status in (PhaseStatus.PENDING, PhaseStatus.ACTIVE)],
     )
 
 
-def _timeline(rows: list[MessageRow], phases: list[Phase], now: datetime) -> list[TimelineEntry]:
+def hold_reason(release, occurrence) -> str:
+    """Why an occurrence has no due time yet, in words."""
+    if release.status == "paused":
+        return "on hold while the release is paused"
+    phase = occurrence.phase
+    if phase is not None and phase.planned_start is None:
+        return f"waits for “{phase.name}” to start (it has no planned start)"
+    return "waits for its moment"
+
+
+def _timeline(rows: list[MessageRow], phases: list[Phase], now: datetime, release) -> list[TimelineEntry]:
     """The release's phase starts and the plan's notices, in the order they happen."""
     entries = []
     for phase in phases:
@@ -241,7 +253,7 @@ def _timeline(rows: list[MessageRow], phases: list[Phase], now: datetime) -> lis
                     when=occurrence.due_at,
                     kind="message",
                     title=row.message.name,
-                    detail=f"to {to}" if occurrence.due_at else f"to {to} · on hold while the release is paused",
+                    detail=f"to {to}" if occurrence.due_at else f"to {to} · {hold_reason(release, occurrence)}",
                     past=occurrence.due_at is not None and occurrence.due_at < now,
                     message_id=row.message.pk,
                 )

@@ -700,3 +700,20 @@ def test_outbox__few_or_many_notices__same_query_count(
         response = manager_client.get(f"/comms/outbox/?release={release.slug}&audience={customers.pk}")
     assert response.status_code == 200
     assert response.content.decode().count('<tr id="notice-') == 3 * count
+
+
+def test_plan_fragment__phase_without_planned_start__says_it_waits_for_the_phase(manager_client, manager):
+    release = release_with_phases(owner=manager, slug="waits")
+    audience = Audience.objects.create(name="Waiters")
+    stakeholder = Stakeholder.objects.create(email="w@example.com")
+    Membership.objects.create(stakeholder=stakeholder, audience=audience)
+    phase = release.phases.get(position=2)
+    plan_services.message_create(
+        actor=manager, release_id=release.pk, name="Heads-up", audiences=[audience], channel="email",
+        webhook_url="", subject="{{ release.name }}", body="Hi", trigger=Trigger.PHASE_START, send_at=None,
+        phase=phase, offset_minutes=0,
+    )  # fmt: skip
+    transitions.release_start(release_id=release.pk, actor=manager)
+    page = manager_client.get(plan_url(release), HTTP_HX_REQUEST="true").content.decode()
+    assert "waits for “Phase 3” to start (it has no planned start)" in page
+    assert "paused" not in page
