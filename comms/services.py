@@ -99,6 +99,22 @@ def _check_stakeholder(email: str, name: str, organisation: str, *, exclude_id: 
         raise ValidationError(errors, code="invalid")
 
 
+def _replan_for(audience_ids) -> None:
+    """Who is in an audience changed: the releases that write to it plan their notices again
+    (a new member gets what is still to come; one who left or opted out, nothing more)."""
+    ids = list(audience_ids)
+    if not ids:
+        return
+
+    def replan():
+        from comms import planner, tasks
+
+        for release_id in planner.releases_to_replan_for_audiences(ids):
+            tasks.plan_release.delay(release_id)
+
+    transaction.on_commit(replan)
+
+
 def _audience_ids(audiences: Iterable) -> set[int]:
     return {a.pk if isinstance(a, Audience) else int(a) for a in audiences}
 
@@ -178,6 +194,7 @@ def stakeholder_create(
     except IntegrityError:
         raise ValidationError({"email": "A stakeholder with this email exists."}, code="unique") from None
     Membership.objects.bulk_create([Membership(stakeholder=stakeholder, audience_id=a) for a in sorted(wanted)])
+    _replan_for(wanted)
     log.info("comms.stakeholder_created stakeholder=%s actor=%s", stakeholder.pk, getattr(actor, "pk", None))
     return stakeholder
 
@@ -218,6 +235,7 @@ def stakeholder_set_audiences(*, stakeholder_id: int, actor, audience_ids: Itera
     if add:
         Membership.objects.bulk_create([Membership(stakeholder=stakeholder, audience_id=a) for a in add])
     if drop or add:
+        _replan_for(set(add) | {a for a, m in current.items() if m.pk in drop})
         log.info(
             "comms.stakeholder_audiences_set stakeholder=%s added=%s removed=%s actor=%s",
             stakeholder.pk,
@@ -236,6 +254,7 @@ def stakeholder_unsubscribe_all(stakeholder_id: int, source: str) -> bool:
     )
     if changed:
         log.info("comms.stakeholder_opted_out stakeholder=%s source=%s", stakeholder_id, source)
+        _replan_for(Membership.objects.filter(stakeholder_id=stakeholder_id).values_list("audience_id", flat=True))
     return bool(changed)
 
 
@@ -263,6 +282,7 @@ def stakeholder_set_preferences(stakeholder_id: int, audience_ids: Iterable, *, 
         Stakeholder.objects.filter(pk=stakeholder.pk).update(opted_out_at=None)
         log.info("comms.stakeholder_resubscribed stakeholder=%s source=%s", stakeholder.pk, source)
     log.info("comms.stakeholder_preferences_set stakeholder=%s audiences=%s", stakeholder.pk, sorted(wanted))
+    _replan_for(member_of)
     return True
 
 
@@ -485,6 +505,7 @@ def stakeholders_import_csv(
         good = [r for r in rows if not r.reasons]
         if good:
             _write(good, by_name, defaults, report)
+            _replan_for(set(by_name.values()) | set(defaults))
         report.errors = [ImportRowError(r.line, r.email, r.reasons) for r in rows if r.reasons]
     log.info(
         "comms.stakeholders_imported created=%s updated=%s unchanged=%s bad_rows=%s actor=%s",

@@ -217,3 +217,34 @@ def test_send__550__failed_once_with_the_server_answer(manager, support_audience
     assert report.failed == 1 and notice.status == "failed" and notice.last_error == "550 No such user"
     assert outbox.claim_due(now=timezone.now() + timedelta(days=1))[1] == []
     assert outbox.retry_failed(notice.pk)
+
+
+def test_replan__stakeholder_joins_audience__gets_notices_still_to_come(
+    manager, support_audience, django_capture_on_commit_callbacks
+):
+    from comms import services
+
+    release = release_with_phases(owner=manager)
+    message = add_message(release, support_audience, send_at=timezone.now() + timedelta(hours=1))
+    planner.plan_release(release_id=release.pk)
+    assert Notice.objects.filter(message=message).count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stakeholder_create(
+            actor=manager, email="new@example.com", name="New", audience_ids=[support_audience.pk]
+        )
+    assert Notice.objects.filter(message=message, recipient="new@example.com", status="pending").exists()
+
+
+def test_replan__stakeholder_opts_out__pending_notices_cancelled(
+    manager, support_audience, django_capture_on_commit_callbacks
+):
+    from comms import services
+
+    release = release_with_phases(owner=manager)
+    message = add_message(release, support_audience, send_at=timezone.now() + timedelta(hours=1))
+    planner.plan_release(release_id=release.pk)
+    ana = Stakeholder.objects.get(email="ana@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stakeholder_unsubscribe_all(ana.pk, "test")
+    notice = Notice.objects.get(message=message, recipient="ana@example.com")
+    assert notice.status == "cancelled" and notice.cancelled_reason == "No longer in the plan."
