@@ -1,5 +1,6 @@
-"""Flightdeck benchmark: dashboard query counts, gunicorn throughput, and engine lag
-(auto-advance and gate-failure rollback with a real Celery worker and beat; bench/lag.py).
+"""Flightdeck benchmark: dashboard query counts, gunicorn throughput, engine lag
+(auto-advance and gate-failure rollback with a real Celery worker and beat; bench/lag.py),
+and stakeholder notices (outbox drain rate and lag to a loopback SMTP sink; bench/comms.py).
 
     .venv/bin/python bench/run.py            # 2,000 releases, 10 s per load run
     .venv/bin/python bench/run.py --quick    # 200 releases, 3 s per load run
@@ -10,6 +11,7 @@ stdout carries only `name: value` lines; progress goes to stderr. See bench/READ
 import argparse
 import contextlib
 import http.client
+import importlib
 import os
 import signal
 import socket
@@ -25,10 +27,11 @@ OUT = ROOT / "bench" / "out"  # git-ignored: gunicorn log, profiles
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/flightdeck_bench"
 SMALL = 20  # releases for the "does the query count grow?" comparison
 
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The project root first, always: bench/comms.py must not shadow the app package `comms`
+# (python puts the script's folder, bench/, at the front of sys.path).
+sys.path.insert(0, str(ROOT))
 if str(ROOT / "bench") not in sys.path:
-    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(1, str(ROOT / "bench"))
 
 import load  # noqa: E402  (bench/load.py; no Django needed)
 
@@ -72,6 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lag-phases", type=int, help="auto-advancing phases for the advance lag (default 50, quick 10)")
     p.add_argument("--lag-rollbacks", type=int, help="failing metric gates for the rollback lag (default 40, quick 10)")
     p.add_argument("--lag-spread", type=float, help="seconds over which they fall due (default 25, quick 10)")
+    p.add_argument("--skip-comms", action="store_true", help="skip the notice part (outbox drain and lag)")
+    p.add_argument("--comms-notices", type=int, help="due notices for the drain rate (default 5000, quick 1000)")
+    p.add_argument("--comms-lag-notices", type=int, help="notices for the lag (default 500, quick 100)")
+    p.add_argument("--comms-lag-spread", type=float, help="seconds their due times spread over (default 120, quick 20)")
     p.add_argument(
         "--celery-concurrency",
         type=int,
@@ -95,6 +102,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--lag-phases, --lag-rollbacks and --celery-concurrency must be ≥ 1")
     if args.lag_spread is not None and not 0 <= args.lag_spread <= 600:
         p.error("--lag-spread must be between 0 and 600 seconds")
+    if any(v is not None and v < 5 for v in (args.comms_notices, args.comms_lag_notices)):
+        p.error("--comms-notices and --comms-lag-notices must be ≥ 5")
+    if args.comms_lag_spread is not None and not 0 <= args.comms_lag_spread <= 600:
+        p.error("--comms-lag-spread must be between 0 and 600 seconds")
     return args
 
 
@@ -490,6 +501,10 @@ def run(args) -> list[str]:
         except lag.LagError as exc:  # report it; the figures above stand
             log(f"FAILED: {exc}")
             failures.append(str(exc))
+    if not args.skip_comms:
+        # bench/comms.py as bench.comms: a plain `import comms` is the app package.
+        comms_bench = importlib.import_module("bench.comms")
+        failures += comms_bench.run(args, env, emit, log)
     emit("total_seconds", f"{time.monotonic() - started:.1f}")
     return failures
 
