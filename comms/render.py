@@ -57,7 +57,6 @@ def context_for(message, release, *, stakeholder=None, phase=None) -> dict[str, 
         exposure = current.exposure_percent
     site = settings.SITE_URL
     release_url = site + reverse("release_detail", args=[release.slug])
-    token = stakeholder_token(stakeholder.pk) if stakeholder is not None else ""
     return {
         "release.name": release.name,
         "release.version": release.version,
@@ -71,9 +70,7 @@ def context_for(message, release, *, stakeholder=None, phase=None) -> dict[str, 
         "phase.exposure": f"{phase.exposure_percent}%" if phase else "",
         "phase.planned_start": _when(phase.planned_start) if phase else "",
         "phase.started_at": _when(phase.started_at) if phase else "",
-        "recipient.name": (stakeholder.name or stakeholder.email) if stakeholder else "there",
-        "unsubscribe_url": site + reverse("comms_public:unsubscribe", args=[token]) if token else "",
-        "preferences_url": site + reverse("comms_public:preferences", args=[token]) if token else "",
+        **_personal_values(stakeholder),
     }
 
 
@@ -86,29 +83,71 @@ def unknown_variables(text: str) -> list[str]:
     return sorted({m.group(1) for m in VARIABLE.finditer(text) if m.group(1) not in VARIABLES})
 
 
+PERSONAL = ("recipient.name", "unsubscribe_url", "preferences_url")
+# Stand-ins for the per-person values while the message is rendered once for everyone:
+# letters and digits only, so Markdown and the sanitiser leave them as they are.
+_STANDIN = {key: f"FDVAR{i}QZ" for i, key in enumerate(PERSONAL)}
+
+
+class Prepared:
+    """A message rendered once for a release; `for_person` fills in each recipient.
+
+    Markdown is rendered and sanitised once per message, not once per recipient: the
+    per-person values go in afterwards, escaped for the HTML part.
+    """
+
+    def __init__(self, message, release, *, phase=None):
+        context = context_for(message, release, phase=phase)
+        context.update(_STANDIN)
+        self.release_name = release.name
+        # A subject is one header line: no way to smuggle another header in through it.
+        self.subject = " ".join(fill(message.subject, context).split())
+        self.text = fill(message.body, context)
+        self.html = render_markdown(self.text)
+
+    def for_person(self, stakeholder=None) -> Rendered:
+        values = _personal_values(stakeholder)
+        subject = self.subject
+        text = self.text
+        html = self.html
+        for key, standin in _STANDIN.items():
+            subject = subject.replace(standin, " ".join(values[key].split()))
+            text = text.replace(standin, values[key])
+            html = html.replace(standin, _escape(values[key]))
+        footer_text = footer_html = ""
+        if values["unsubscribe_url"]:
+            footer_text = (
+                f"\n\n--\nYou get this as a stakeholder of {self.release_name}. "
+                f"Choose what you get: {values['preferences_url']}\nUnsubscribe: {values['unsubscribe_url']}\n"
+            )
+            footer_html = (
+                f'<hr><p style="color:#666;font-size:12px">You get this as a stakeholder of '
+                f"{_escape(self.release_name)}. "
+                f'<a href="{_escape(values["preferences_url"])}">Choose what you get</a> · '
+                f'<a href="{_escape(values["unsubscribe_url"])}">Unsubscribe</a></p>'
+            )
+        return Rendered(
+            subject=subject[:250],
+            text=text + footer_text,
+            html=html + footer_html,
+            unsubscribe_url=values["unsubscribe_url"],
+        )
+
+
+def _personal_values(stakeholder) -> dict[str, str]:
+    if stakeholder is None:
+        return {"recipient.name": "there", "unsubscribe_url": "", "preferences_url": ""}
+    token = stakeholder_token(stakeholder.pk)
+    site = settings.SITE_URL
+    return {
+        "recipient.name": stakeholder.name or stakeholder.email,
+        "unsubscribe_url": site + reverse("comms_public:unsubscribe", args=[token]),
+        "preferences_url": site + reverse("comms_public:preferences", args=[token]),
+    }
+
+
 def render(message, release, *, stakeholder=None, phase=None) -> Rendered:
-    context = context_for(message, release, stakeholder=stakeholder, phase=phase)
-    # A subject is one header line: no way to smuggle another header in through it.
-    subject = " ".join(fill(message.subject, context).split())[:250]
-    body = fill(message.body, context)
-    footer_text = ""
-    footer_html = ""
-    if context["unsubscribe_url"]:
-        footer_text = (
-            f"\n\n--\nYou get this as a stakeholder of {release.name}. "
-            f"Choose what you get: {context['preferences_url']}\nUnsubscribe: {context['unsubscribe_url']}\n"
-        )
-        footer_html = (
-            f'<hr><p style="color:#666;font-size:12px">You get this as a stakeholder of {_escape(release.name)}. '
-            f'<a href="{context["preferences_url"]}">Choose what you get</a> · '
-            f'<a href="{context["unsubscribe_url"]}">Unsubscribe</a></p>'
-        )
-    return Rendered(
-        subject=subject,
-        text=body + footer_text,
-        html=render_markdown(body) + footer_html,
-        unsubscribe_url=context["unsubscribe_url"],
-    )
+    return Prepared(message, release, phase=phase).for_person(stakeholder)
 
 
 def _escape(value: str) -> str:

@@ -248,3 +248,21 @@ def test_replan__stakeholder_opts_out__pending_notices_cancelled(
         services.stakeholder_unsubscribe_all(ana.pk, "test")
     notice = Notice.objects.get(message=message, recipient="ana@example.com")
     assert notice.status == "cancelled" and notice.cancelled_reason == "No longer in the plan."
+
+
+def test_render__personal_values_in_markdown_link_and_emphasis__filled_and_escaped(manager, support_audience):
+    release = release_with_phases(owner=manager)
+    Stakeholder.objects.filter(email="ana@example.com").update(name="Ana <script>")
+    add_message(
+        release,
+        support_audience,
+        send_at=timezone.now() - timedelta(minutes=1),
+        body="Dear _{{ recipient.name }}_, [stop these]({{ unsubscribe_url }}).",
+    )
+    planner.plan_release(release_id=release.pk)
+    send_due()
+    email = next(m for m in mail.outbox if m.to == ["ana@example.com"])
+    html = email.alternatives[0][0]
+    assert "<em>Ana &lt;script&gt;</em>" in html
+    assert 'href="http://127.0.0.1:8000/u/' in html
+    assert "Dear _Ana <script>_" in email.body
