@@ -326,7 +326,7 @@ def _stamp(text: str) -> float:
 
 
 def worker_timings(worker_log: str, since: float, until: float) -> dict:
-    """send_notices batch run times and sizes, outbox_tick claims, discarded (expired) ticks."""
+    """drain_notices run times and sizes, outbox_tick claims, discarded (expired) ticks."""
     batches, ticks, discarded = [], [], 0
     for line in worker_log.splitlines():
         m = _LINE.match(line)
@@ -342,7 +342,7 @@ def worker_timings(worker_log: str, since: float, until: float) -> dict:
         if not d:
             continue
         runtime = float(d[2])
-        if d[1] == "send_notices":
+        if d[1] == "drain_notices":
             sent = re.search(r"'sent': (\d+)", d[3])
             batches.append((at - runtime, runtime, int(sent[1]) if sent else 0))
         elif d[1] == "outbox_tick":
@@ -613,7 +613,7 @@ def run(args, env: dict[str, str], emit, log=_log) -> list[str]:
         f"{(arrivals[0] - drain_t0) if arrivals else float('nan'):.2f} s after due; duplicates {drain_dups}"
     )
     log(
-        f"  worker: {len(batches)} send_notices batches, run time {summary([r for _s, r, _n in batches])}; "
+        f"  worker: {len(batches)} drain_notices tasks, run time {summary([r for _s, r, _n in batches])}; "
         f"per notice {summary(per_notice, 'ms')}"
     )
     if drain_s == drain_s and drain_s > 0:

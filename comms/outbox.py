@@ -13,6 +13,7 @@ import contextlib
 import logging
 import smtplib
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,14 +29,25 @@ from comms.models import Channel, Membership, Message, Notice, Stakeholder
 
 log = logging.getLogger("comms.outbox")
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
-BATCH = 100
-CLAIM_LIMIT = 2000  # per tick: with a 2 s tick, up to 1,000 notices/s can be handed out
+BATCH = 50
+CLAIM_LIMIT = BATCH
+MAX_DRAINERS = 4  # send tasks started per tick while a backlog waits
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def due_count(*, now=None, cap: int = BATCH * MAX_DRAINERS) -> int:
+    """How many notices wait to be sent now (counted up to `cap`)."""
+    now = now or timezone.now()
+    return len(
+        Notice.objects.filter(status__in=[Notice.Status.PENDING, Notice.Status.SENDING], due_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .values_list("pk", flat=True)[:cap]
+    )
 
 
 def claim_due(*, now=None, limit: int = CLAIM_LIMIT) -> tuple[str, list[int]]:
@@ -159,7 +171,46 @@ def _still_wanted(notice: Notice, audience_ids: list[int]) -> str:
     return ""
 
 
-def send_batch(claim_token: str, notice_ids: list[int]) -> BatchReport:
+class Mailer:
+    """One SMTP connection, opened on first use and kept across batches."""
+
+    def __init__(self):
+        self.smtp = None
+
+    def get(self):
+        if self.smtp is None:
+            self.smtp = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
+            self.smtp.open()
+        return self.smtp
+
+    def drop(self) -> None:
+        if self.smtp is not None:
+            _close_quietly(self.smtp)
+            self.smtp = None
+
+
+def drain(*, seconds: float) -> BatchReport:
+    """Claim a batch right before sending it, send, repeat, until nothing is due or time is up.
+
+    Claiming close to sending means a worker that dies holds only the batch it was on.
+    """
+    started = time.monotonic()
+    totals = BatchReport()
+    mailer = Mailer()
+    try:
+        while time.monotonic() - started < seconds:
+            token, ids = claim_due(limit=BATCH)
+            if not ids:
+                break
+            report = send_batch(token, ids, mailer=mailer)
+            for key, value in report.__dict__.items():
+                setattr(totals, key, getattr(totals, key) + value)
+    finally:
+        mailer.drop()
+    return totals
+
+
+def send_batch(claim_token: str, notice_ids: list[int], *, mailer: Mailer | None = None) -> BatchReport:
     """Send notices claimed with `claim_token`, over one SMTP connection.
 
     The batch is read in one query and each message is rendered once; per notice there
@@ -178,7 +229,8 @@ def send_batch(claim_token: str, notice_ids: list[int]) -> BatchReport:
     ).values_list("message_id", "audience_id"):
         audiences.setdefault(message_id, []).append(audience_id)
     prepared: dict[int, render.Prepared] = {}
-    connection = None
+    own_mailer = mailer is None
+    mailer = mailer or Mailer()
     try:
         for notice_id in notice_ids:
             notice = notices.get(notice_id)
@@ -203,15 +255,11 @@ def send_batch(claim_token: str, notice_ids: list[int]) -> BatchReport:
                 if notice.message.channel == Channel.WEBHOOK:
                     _send_webhook(notice, prepared[notice.message_id])
                 else:
-                    if connection is None:
-                        connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
-                        connection.open()
-                    _send_email(notice, connection, prepared[notice.message_id])
+                    _send_email(notice, mailer.get(), prepared[notice.message_id])
             except Exception as exc:  # every failure is classified and recorded
                 error = classify(exc)
-                if connection is not None and isinstance(error, TransientError):
-                    _close_quietly(connection)
-                    connection = None
+                if isinstance(error, TransientError):
+                    mailer.drop()
                 outcome = _record_failure(notice, error)
                 if outcome == "failed":
                     report.failed += 1
@@ -221,8 +269,8 @@ def send_batch(claim_token: str, notice_ids: list[int]) -> BatchReport:
             _mark_sent(notice.pk)
             report.sent += 1
     finally:
-        if connection is not None:
-            _close_quietly(connection)
+        if own_mailer:
+            mailer.drop()
     return report
 
 
