@@ -175,4 +175,9 @@ def test_worker__phase_advances__signed_webhook_reaches_the_receiver(celery_proc
     assert [p["payload"]["type"] for p in posts] == ["phase.advanced", "release.completed"]
     assert len({p["headers"]["webhook-id"] for p in posts}) == 2
     assert posts[0]["payload"]["data"]["release"]["slug"] == "hooked"
-    assert subscription.deliveries.filter(status="delivered").count() == 2
+    # The worker records the delivery just after the receiver answered.
+    wait_until(
+        lambda: subscription.deliveries.filter(status="delivered").count() == 2,
+        timeout=10,
+        message="the deliveries were not marked delivered",
+    )
