@@ -32,10 +32,15 @@ def start_with(env: dict[str, str]) -> subprocess.CompletedProcess:
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be DEBUG, INFO"),
         ("DASHBOARD_GROUP_LIMIT", "0", "DASHBOARD_GROUP_LIMIT must be at least 1"),
         ("SITE_URL", "flightdeck.example.com", "SITE_URL must start with one of http://, https://"),
+        ("EMAIL_PORT", "seventy", "EMAIL_PORT must be a whole number"),
+        ("EMAIL_USE_TLS", "maybe", "EMAIL_USE_TLS must be one of true/false"),
     ],
 )
 def test_settings__bad_value__start_fails_naming_the_variable(name, value, message):
-    result = start_with({name: value})
+    env = {name: value}
+    if name.startswith("EMAIL_") and name != "EMAIL_URL":
+        env["EMAIL_HOST"] = "127.0.0.1"
+    result = start_with(env)
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -57,3 +62,19 @@ def test_env_example__lists_every_variable_the_settings_read():
     assert read, "found no variables: the pattern is broken"
     assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"
     assert listed - read == set(), f"listed but never read: {sorted(listed - read)}"
+
+
+def test_settings__email_host_variables__smtp_backend():
+    env = {"EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "587", "EMAIL_USE_TLS": "true", "EMAIL_HOST_USER": "fd"}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"}}
+    clean.update(env, FLIGHTDECK_VAR_DIR=str(ROOT / "var" / "test-settings"))
+    code = "from django.conf import settings as s; print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "django.core.mail.backends.smtp.EmailBackend mail.example.com 587 True" in result.stdout, result.stderr
