@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from comms.models import Channel, Message, Notice, Stakeholder, Trigger
@@ -178,6 +177,3 @@ def releases_to_replan_for_audiences(audience_ids) -> list[int]:
         .values_list("pk", flat=True)
         .distinct()
     )
-
-
-__all__ = ["Q", "plan_release", "releases_to_replan_for_audiences"]

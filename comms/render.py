@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.html import escape
 
 from comms.tokens import stakeholder_token
 from rollouts.markdown import render_markdown
@@ -113,7 +114,7 @@ class Prepared:
         for key, standin in _STANDIN.items():
             subject = subject.replace(standin, " ".join(values[key].split()))
             text = text.replace(standin, values[key])
-            html = html.replace(standin, _escape(values[key]))
+            html = html.replace(standin, escape(values[key]))
         footer_text = footer_html = ""
         if values["unsubscribe_url"]:
             footer_text = (
@@ -122,9 +123,9 @@ class Prepared:
             )
             footer_html = (
                 f'<hr><p style="color:#666;font-size:12px">You get this as a stakeholder of '
-                f"{_escape(self.release_name)}. "
-                f'<a href="{_escape(values["preferences_url"])}">Choose what you get</a> · '
-                f'<a href="{_escape(values["unsubscribe_url"])}">Unsubscribe</a></p>'
+                f"{escape(self.release_name)}. "
+                f'<a href="{escape(values["preferences_url"])}">Choose what you get</a> · '
+                f'<a href="{escape(values["unsubscribe_url"])}">Unsubscribe</a></p>'
             )
         return Rendered(
             subject=subject[:250],
@@ -148,9 +149,3 @@ def _personal_values(stakeholder) -> dict[str, str]:
 
 def render(message, release, *, stakeholder=None, phase=None) -> Rendered:
     return Prepared(message, release, phase=phase).for_person(stakeholder)
-
-
-def _escape(value: str) -> str:
-    from django.utils.html import escape
-
-    return escape(value)

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from rollouts.models import Environment, GateKind, Phase, Release, RollbackAction, RollbackStep, Strategy
+from rollouts.models import Environment, GateKind, Phase, Release, RollbackAction, RollbackStep
 from rollouts.roles import RELEASE_MANAGER
 
 User = get_user_model()
@@ -293,18 +293,6 @@ class ReasonForm(forms.Form):
 
 class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, max_length=2000)
-
-
-__all__ = [
-    "DecisionForm",
-    "GateForm",
-    "PhaseForm",
-    "ReasonForm",
-    "ReleaseEditForm",
-    "ReleaseForm",
-    "RollbackStepForm",
-    "Strategy",
-]
 
 
 WEEKDAY_CHOICES = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]

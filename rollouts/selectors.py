@@ -10,7 +10,6 @@ from rollouts import gate_checks
 from rollouts.models import (
     AllowedHours,
     ChecklistItem,
-    Event,
     FreezeWindow,
     Gate,
     GateDecision,
@@ -237,12 +236,11 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
     freezes = list(release.freezes.all())
     hours = list(release.allowed_hours.all())
     # A release's own allowed hours replace the global ones.
-    global_rules = list(FreezeWindow.objects.filter(release__isnull=True).order_by("starts_local"))
-    global_hours_list = list(AllowedHours.objects.filter(release__isnull=True).order_by("id"))
-    global_freezes = global_rules
+    global_freeze_list = global_freezes()
+    global_hours_list = global_hours()
     block = None
     if release.status in (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED):
-        block = automation_block(release, now, windows=freezes + global_freezes, rules=hours or global_hours_list)
+        block = automation_block(release, now, windows=freezes + global_freeze_list, rules=hours or global_hours_list)
     timeline = list(
         release.events.select_related("actor", "phase", "gate").order_by("-created_at", "-id")[:events_limit]
     )
@@ -268,7 +266,7 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         progress_percent=progress,
         current_exposure=exposure,
         freezes=freezes,
-        global_freezes=global_freezes,
+        global_freezes=global_freeze_list,
         automation_block=block,
         hours=hours,
         global_hours=global_hours_list,
@@ -321,7 +319,3 @@ def release_version(slug: str) -> str | None:
 
 def release_by_slug(slug: str) -> Release | None:
     return Release.objects.select_related("owner").filter(slug=slug).first()
-
-
-def latest_event_id() -> int:
-    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0

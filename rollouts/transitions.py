@@ -634,11 +634,10 @@ def gate_record_measurement(*, gate_id: int, claim_token: str, result, now=None)
     from rollouts import gate_checks
 
     now = now or timezone.now()
-    release_id = Gate.objects.filter(pk=gate_id).values_list("phase__release_id", flat=True).first()
-    if release_id is None:
+    try:
+        release, gate = _lock_for_gate(gate_id)
+    except InvalidTransition:  # the gate was removed while it was measured
         return None
-    release = _lock_release(release_id)
-    gate = Gate.objects.select_related("phase").get(pk=gate_id)
     if not claim_token or gate.claim_token != claim_token:
         log.info("gate.measurement_dropped gate=%s (claim no longer held)", gate_id)
         return None
@@ -845,11 +844,10 @@ def rollback_step_automation_result(*, run_step_id: int, ok: bool, message: str,
 def gate_record_check(*, gate_id: int, passed: bool, evidence: dict, now=None) -> Gate | None:
     """Another app's checker decided a gate (see gate_registry). Once only."""
     now = now or timezone.now()
-    release_id = Gate.objects.filter(pk=gate_id).values_list("phase__release_id", flat=True).first()
-    if release_id is None:
+    try:
+        release, gate = _lock_for_gate(gate_id)
+    except InvalidTransition:
         return None
-    release = _lock_release(release_id)
-    gate = Gate.objects.select_related("phase").get(pk=gate_id)
     if gate.status != GateStatus.PENDING or gate.phase.status != PhaseStatus.ACTIVE:
         return None
     gate.evidence = evidence

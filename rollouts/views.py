@@ -646,21 +646,34 @@ def gate_token(request: HttpRequest, slug: str, gate_id: int, op: str) -> HttpRe
     raise Http404("No such operation.")
 
 
+def _freeze_fields(data: dict) -> dict:
+    """FreezeWindowForm's cleaned data as services.freeze_add takes it."""
+    return {
+        "name": data["name"],
+        "timezone_name": data["timezone"],
+        "starts_local": data["starts_local"],
+        "ends_local": data["ends_local"],
+        "reason": data["reason"],
+    }
+
+
+def _hours_fields(data: dict) -> dict:
+    """AllowedHoursForm's cleaned data as services.allowed_hours_add takes it."""
+    return {
+        "timezone_name": data["timezone"],
+        "weekdays": data["weekdays"],
+        "start_time": data["start_time"],
+        "end_time": data["end_time"],
+    }
+
+
 @reader_required
 def freeze_add(request: HttpRequest, slug: str) -> HttpResponse:
     release = _release_or_404(slug)
     form = FreezeWindowForm(request.POST if request.method == "POST" else None)
 
     def save(data):
-        return services.freeze_add(
-            actor=request.user,
-            release_id=release.pk,
-            name=data["name"],
-            timezone_name=data["timezone"],
-            starts_local=data["starts_local"],
-            ends_local=data["ends_local"],
-            reason=data["reason"],
-        )
+        return services.freeze_add(actor=request.user, release_id=release.pk, **_freeze_fields(data))
 
     return _plan_form(
         request,
@@ -693,14 +706,7 @@ def hours_add(request: HttpRequest, slug: str) -> HttpResponse:
     form = AllowedHoursForm(request.POST if request.method == "POST" else None)
 
     def save(data):
-        return services.allowed_hours_add(
-            actor=request.user,
-            release_id=release.pk,
-            timezone_name=data["timezone"],
-            weekdays=data["weekdays"],
-            start_time=data["start_time"],
-            end_time=data["end_time"],
-        )
+        return services.allowed_hours_add(actor=request.user, release_id=release.pk, **_hours_fields(data))
 
     return _plan_form(
         request,
@@ -746,28 +752,14 @@ def schedule_page(request: HttpRequest) -> HttpResponse:
                 freeze_form = FreezeWindowForm(request.POST, prefix="freeze")
                 if freeze_form.is_valid():
                     d = freeze_form.cleaned_data
-                    services.freeze_add(
-                        actor=request.user,
-                        release_id=None,
-                        name=d["name"],
-                        timezone_name=d["timezone"],
-                        starts_local=d["starts_local"],
-                        ends_local=d["ends_local"],
-                        reason=d["reason"],
-                    )
+                    services.freeze_add(actor=request.user, release_id=None, **_freeze_fields(d))
                     messages.success(request, f"Freeze “{d['name']}” added for every release.")
                     return see_other(reverse("schedule"))
             elif kind == "hours":
                 hours_form = AllowedHoursForm(request.POST, prefix="hours")
                 if hours_form.is_valid():
-                    d = hours_form.cleaned_data
                     services.allowed_hours_add(
-                        actor=request.user,
-                        release_id=None,
-                        timezone_name=d["timezone"],
-                        weekdays=d["weekdays"],
-                        start_time=d["start_time"],
-                        end_time=d["end_time"],
+                        actor=request.user, release_id=None, **_hours_fields(hours_form.cleaned_data)
                     )
                     messages.success(request, "Allowed hours added for every release.")
                     return see_other(reverse("schedule"))
