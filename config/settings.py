@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rollouts",
     "comms",
     "docs_portal",
+    "flags",
 ]
 
 MIDDLEWARE = [

@@ -10,5 +10,10 @@ urlpatterns = [
     path("u/", include("comms.urls_public")),
     path("comms/", include("comms.urls_plan")),
     path("comms/", include("comms.urls")),
+    path("docs/", include("docs_portal.urls")),
+    path("briefings/", include("docs_portal.urls_briefings")),
+    path("feeds/", include("docs_portal.urls_feeds")),
+    path("flags/", include("flags.urls")),
+    path("ofrep/v1/", include("flags.urls_ofrep")),
     path("", include("rollouts.urls")),
 ]

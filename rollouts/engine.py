@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from rollouts import gate_checks, gate_registry, http, transitions, webhooks
+from rollouts import action_registry, gate_checks, gate_registry, http, transitions, webhooks
 from rollouts.models import (
     EXTERNAL_GATE_KINDS,
     GATE_CLEARED,
@@ -223,4 +223,7 @@ def execute_rollback_action(step: RollbackRunStep) -> tuple[bool, str]:
         if 200 <= response.status_code < 300:
             return True, f"Webhook answered {response.status_code}."
         return False, f"Webhook answered {response.status_code}."
+    performer = action_registry.performer_for(step.action)
+    if performer is not None:
+        return performer(step)
     return False, f"Unknown automated action {step.action!r}."

@@ -69,13 +69,15 @@ class GateKind(models.TextChoices):
     HTTP_CHECK = "http_check", "HTTP check"
     METRIC_THRESHOLD = "metric_threshold", "Metric threshold"
     COMMS_READY = "comms_ready", "Communication sent"
+    DOCS_READY = "docs_ready", "Docs published"
 
 
 # Gates the engine measures on a schedule (ci_result waits for the pipeline to report).
 MEASURED_GATE_KINDS = {GateKind.HTTP_CHECK, GateKind.METRIC_THRESHOLD}
-# Gates another app answers (comms: a message went out); their checkers register in
+# Gates another app answers (comms: a message went out; docs_portal: the linked pages are
+# published); their checkers register in
 # rollouts/gate_registry.py and the engine asks them on every tick.
-EXTERNAL_GATE_KINDS = {GateKind.COMMS_READY}
+EXTERNAL_GATE_KINDS = {GateKind.COMMS_READY, GateKind.DOCS_READY}
 AUTOMATED_GATE_KINDS = MEASURED_GATE_KINDS | {GateKind.CI_RESULT} | EXTERNAL_GATE_KINDS
 
 
@@ -315,6 +317,7 @@ class ChecklistItem(models.Model):
 class RollbackAction(models.TextChoices):
     MANUAL = "manual", "Done by a person"
     WEBHOOK = "webhook", "Call a webhook"
+    FLAG_OFF = "flag_off", "Turn a feature flag off"
 
 
 class RollbackStep(models.Model):
