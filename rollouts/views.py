@@ -6,6 +6,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from rollouts import freshness, gate_tokens, permissions, selectors, services, transitions
+from rollouts import auth, gate_tokens, permissions, selectors, services, transitions
 from rollouts.forms import (
     AllowedHoursForm,
     DecisionForm,
@@ -148,27 +149,33 @@ def _has_pending_messages(request: HttpRequest) -> bool:
 
 
 @require_GET
-@reader_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The busiest page, so it is built as rarely as possible.
 
     The groups are rendered once per version of the data and shared by every reader who
-    sees the same links; each reader's whole page is kept too, keyed by their CSRF secret,
-    so a reload with nothing changed is one cache round trip. The version moves with every
-    change (rollouts/freshness.py); a page with a message to show is never served from cache.
+    sees the same links; each reader's whole page is kept too, keyed by their session's
+    user and CSRF secret. A reload with nothing changed is two cache round trips: the
+    session, then the version, the page and the signed-in user together. The version
+    moves with every change (rollouts/freshness.py); a page with a message to show is
+    never served from cache.
     """
-    can_plan = permissions.can_plan(request.user)
-    groups_key = f"flightdeck:dashboard:{int(can_plan)}:{settings.DASHBOARD_GROUP_LIMIT}"
     csrf_secret = hashlib.sha256(request.COOKIES.get(settings.CSRF_COOKIE_NAME, "").encode()).hexdigest()[:16]
-    page_key = f"{groups_key}:page:{request.user.pk}:{csrf_secret}"
-    version, found = freshness.current_and(groups_key, page_key)
-    page = found.get(page_key)
+    user_id = request.session.get(SESSION_KEY)
+    page_key = f"flightdeck:dashboard:page:{settings.DASHBOARD_GROUP_LIMIT}:{user_id}:{csrf_secret}"
+    with auth.prefetched_user(request, page_key) as (version, found):
+        return _dashboard(request, version=version, page=found.get(page_key), page_key=page_key)
+
+
+@reader_required
+def _dashboard(request: HttpRequest, *, version: str, page, page_key: str) -> HttpResponse:
+    can_plan = permissions.can_plan(request.user)
     shows_messages = _has_pending_messages(request)
-    if page is not None and page[0] == version and not shows_messages:
-        response = HttpResponse(page[1])
+    if page is not None and page[:2] == (version, can_plan) and not shows_messages:
+        response = HttpResponse(page[2])
         response["Vary"] = "Cookie"
         return response
-    groups = found.get(groups_key)
+    groups_key = f"flightdeck:dashboard:{int(can_plan)}:{settings.DASHBOARD_GROUP_LIMIT}"
+    groups = cache.get(groups_key)
     if groups is not None and groups[0] == version:
         groups_html = groups[1]
     else:
@@ -179,7 +186,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         cache.set(groups_key, (version, groups_html), DASHBOARD_CACHE_SECONDS)
     response = render(request, "rollouts/dashboard.html", {"groups_html": groups_html})
     if request.COOKIES.get(settings.CSRF_COOKIE_NAME) and not shows_messages:
-        cache.set(page_key, (version, response.content.decode()), DASHBOARD_CACHE_SECONDS)
+        cache.set(page_key, (version, can_plan, response.content.decode()), DASHBOARD_CACHE_SECONDS)
     return response
 
 

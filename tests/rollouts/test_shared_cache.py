@@ -45,6 +45,42 @@ def test_dashboard__shared_cache_warm__one_query_per_reader(
     assert again.content.decode().split("<main>")[1] == first.content.decode().split("<main>")[1]
 
 
+def test_dashboard__shared_cache_warm__two_cache_round_trips(redis_cache, client, manager, monkeypatch):
+    release_with_phases(owner=manager, slug="trips")
+    client.force_login(manager)
+    client.get("/")  # sets the CSRF cookie
+    client.get("/")  # caches this reader's page
+    commands = []
+    execute = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        commands.append(args[0])
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    assert client.get("/").status_code == 200
+    # The session, then the data version, the page and the signed-in user in one MGET.
+    assert commands == ["GET", "MGET"]
+
+
+def test_dashboard__shared_cache__lost_planner_role__cached_page_not_served(
+    redis_cache, client, manager, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    from rollouts.roles import VIEWER
+
+    release_with_phases(owner=manager, slug="roles")
+    client.force_login(manager)
+    client.get("/")
+    assert "Plan a release" in client.get("/").content.decode()  # served from the page cache
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.groups.add(Group.objects.get_or_create(name=VIEWER)[0])
+        manager.groups.remove(Group.objects.get(name=RELEASE_MANAGER))
+    page = client.get("/").content.decode()
+    assert "Maria Manager" in page and "Plan a release" not in page
+
+
 def test_dashboard__shared_cache__transition_shows_on_next_load(
     redis_cache, client, manager, django_capture_on_commit_callbacks
 ):
