@@ -13,6 +13,11 @@ class AudienceForm(forms.Form):
     description = forms.CharField(
         max_length=300, required=False, help_text="Who is in it and what they need to hear, for other planners."
     )
+    support_digest = forms.BooleanField(
+        required=False,
+        label="Send the support digest",
+        help_text="Whenever a phase of a release starts, members get a short email linking to its support briefing.",
+    )
 
 
 class AudienceChoiceField(forms.ModelMultipleChoiceField):

@@ -19,6 +19,11 @@ class Audience(models.Model):
         max_length=120, unique=True, error_messages={"unique": "An audience with this name exists."}
     )
     description = models.CharField(max_length=300, blank=True)
+    support_digest = models.BooleanField(
+        default=False,
+        verbose_name="Support digest",
+        help_text="Members get a short email linking to the support briefing whenever a phase of a release starts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -80,8 +85,16 @@ class Trigger(models.TextChoices):
     ON_COMPLETION = "on_completion", "When the release completes"
 
 
+class MessageKind(models.TextChoices):
+    CUSTOM = "custom", "Written for this release"
+    # Built in: one per plan, made by the planner when support-digest audiences exist; it
+    # goes to those audiences whenever a phase starts and links to the support briefing.
+    SUPPORT_DIGEST = "support_digest", "Support digest"
+
+
 class Message(models.Model):
     plan = models.ForeignKey(CommunicationPlan, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=20, choices=MessageKind.choices, default=MessageKind.CUSTOM, editable=False)
     name = models.CharField(max_length=120, help_text="For you: e.g. “Heads-up to support”.")
     audiences = models.ManyToManyField(Audience, related_name="messages", blank=True)
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.EMAIL)
@@ -97,9 +110,18 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan"], condition=Q(kind="support_digest"), name="one_support_digest_per_plan"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_support_digest(self) -> bool:
+        return self.kind == MessageKind.SUPPORT_DIGEST
 
 
 class Notice(models.Model):

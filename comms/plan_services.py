@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from comms import outbox, planner
-from comms.models import Audience, Channel, CommunicationPlan, Message, Notice, Trigger
+from comms.models import Audience, Channel, CommunicationPlan, Message, MessageKind, Notice, Trigger
 from comms.render import unknown_variables
 from rollouts import events
 from rollouts import services as rollout_services
@@ -50,6 +50,17 @@ def _require_plannable(release: Release) -> None:
             f"You cannot change the communication plan of a release that is {release.get_status_display().lower()}.",
             code="finished",
         )
+
+
+BUILT_IN = (
+    "The support digest is built in: it goes to the audiences marked “support digest” whenever a phase "
+    "starts. Choose those audiences on the Audiences page, or write a message of your own."
+)
+
+
+def _require_custom(message: Message) -> None:
+    if message.kind != MessageKind.CUSTOM:
+        raise ValidationError(BUILT_IN, code="built_in")
 
 
 def _variables_error(text: str) -> str:
@@ -158,7 +169,9 @@ def clean_message(release: Release, fields: dict, *, current: Message | None = N
             error("send_at", "That time has passed. Choose a later one.")
     elif trigger in PHASE_TRIGGERS:
         data["send_at"] = None
-        if fields.get("phase") in (None, ""):
+        if current is not None and current.kind == MessageKind.SUPPORT_DIGEST:
+            pass  # the built-in digest is about whichever phase starts
+        elif fields.get("phase") in (None, ""):
             error("phase", "Choose the phase the message is about.")
         elif data["phase"] is None:
             error("phase", "Choose one of this release's phases.")
@@ -201,6 +214,7 @@ def message_update(*, actor, message_id: int, **fields) -> Message:
     release = _lock(Message.objects.values_list("plan__release_id", flat=True).get(pk=message_id))
     _require_plannable(release)
     message = Message.objects.get(pk=message_id)
+    _require_custom(message)
     data, errors = clean_message(release, {**_current_fields(message), **fields}, current=message)
     _raise(errors)
     _apply(message, data)
@@ -231,6 +245,8 @@ def message_delete(*, actor, message_id: int) -> None:
     release = _lock(Message.objects.values_list("plan__release_id", flat=True).get(pk=message_id))
     _require_plannable(release)
     message = Message.objects.get(pk=message_id)
+    # Removed, the planner would make it again with new notices: the same digest twice.
+    _require_custom(message)
     waiting = list(_gates_waiting_for(message))
     if waiting:
         names = ", ".join(f"“{g.phase.name}”" for g in waiting)
@@ -269,6 +285,7 @@ def message_require_before_phase(*, actor, message_id: int, phase_id) -> Gate:
     release = _lock(Message.objects.values_list("plan__release_id", flat=True).get(pk=message_id))
     _require_plannable(release)
     message = Message.objects.get(pk=message_id)
+    _require_custom(message)
     phases = list(release.phases.order_by("position", "id"))
     phase = _phase_of(release, phase_id)
     if phase is None:

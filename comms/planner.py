@@ -6,6 +6,13 @@ rows for new (message, recipient, occurrence) triples, new due times for pending
 whose moment moved, and cancellation of pending ones that no longer apply. Sent,
 failed and cancelled notices are never touched. It runs after every release event and
 every plan edit, under the release's row lock, so two runs cannot interleave.
+
+The support digest is a built-in message: while a release runs and some audiences are
+marked "support digest", the plan holds one digest message (made here, idempotently, under
+the same lock) that goes to those audiences when a phase starts. It is keyed like any other
+message, (message, recipient, "phase:<id>:start"), so a replayed event or a second run
+finds the notice already there. It says what is live now, so a digest still pending when
+the next phase starts is superseded by that phase's digest rather than sent late.
 """
 
 import logging
@@ -15,12 +22,30 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from comms.models import Channel, Message, Notice, Stakeholder, Trigger
+from comms.models import Audience, Channel, CommunicationPlan, Message, MessageKind, Notice, Stakeholder, Trigger
 from rollouts.models import Event, Phase, PhaseStatus, Release, ReleaseStatus
 
 log = logging.getLogger("comms.planner")
 
 HELD = None  # due_at of a notice on hold: not claimable until re-planned
+
+# Releases a support digest is made for and announces phases of.
+DIGEST_STATUSES = (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED)
+DIGEST_NAME = "Support digest"
+DIGEST_SUBJECT = "{{ release.name }} {{ release.version }}: “{{ phase.name }}” started, {{ release.exposure }} have it"
+DIGEST_BODY = """Hello {{ recipient.name }},
+
+**{{ release.name }} {{ release.version }}** moved on: phase **{{ phase.name }}** started
+{{ phase.started_at }} and {{ release.exposure }} of users have the change now.
+
+What changes and for whom, who has it, known issues with workarounds and the rollback
+status are in the support briefing, kept up to date as the rollout goes on:
+
+<{{ release.briefing_url }}>
+
+User docs: <{{ release.docs_url }}>
+"""
+DIGEST_SUPERSEDED = "A later phase started before this digest went out; its digest says what is live now."
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,8 @@ def _phase_end_estimate(phase: Phase, phases: list[Phase]) -> datetime | None:
 
 def occurrences(message: Message, release: Release, phases: list[Phase], events: list[Event]) -> list[Occurrence]:
     """The trigger firings this message has, given the release as it is now."""
+    if message.kind == MessageKind.SUPPORT_DIGEST:
+        return _digest_occurrences(release, phases)
     offset = timedelta(minutes=message.offset_minutes)
     paused = release.status == ReleaseStatus.PAUSED
     if message.trigger == Trigger.AT_TIME:
@@ -78,6 +105,53 @@ def occurrences(message: Message, release: Release, phases: list[Phase], events:
     ]
 
 
+def _digest_occurrences(release: Release, phases: list[Phase]) -> list[Occurrence]:
+    """The start of the phase that is live now, if any: the digest describes the present."""
+    if release.status not in DIGEST_STATUSES:
+        return []
+    phase = next((p for p in phases if p.pk == release.current_phase_id), None)
+    if phase is None or phase.status != PhaseStatus.ACTIVE or phase.started_at is None:
+        return []
+    return [Occurrence(f"phase:{phase.pk}:start", phase.started_at, phase)]
+
+
+def sync_support_digest(release: Release) -> Message | None:
+    """Make the release's digest message if it needs one, and point it at the audiences
+    marked "support digest" now. Call under the release's row lock.
+
+    Only a running release gets one (there is a phase to announce); a finished release's
+    digest is left as it was, with its history.
+    """
+    if release.status not in DIGEST_STATUSES:
+        return None
+    audiences = list(Audience.objects.filter(support_digest=True).order_by("pk"))
+    digest = (
+        Message.objects.filter(plan__release=release, kind=MessageKind.SUPPORT_DIGEST).prefetch_related("audiences")
+    ).first()
+    if digest is None:
+        if not audiences:
+            return None
+        plan, _ = CommunicationPlan.objects.get_or_create(release=release)
+        # The partial unique constraint backs this up should anything bypass the lock.
+        digest, _ = Message.objects.get_or_create(
+            plan=plan,
+            kind=MessageKind.SUPPORT_DIGEST,
+            defaults={
+                "name": DIGEST_NAME,
+                "channel": Channel.EMAIL,
+                "trigger": Trigger.PHASE_START,
+                "subject": DIGEST_SUBJECT,
+                "body": DIGEST_BODY,
+            },
+        )
+        current = set()
+    else:
+        current = {a.pk for a in digest.audiences.all()}
+    if current != {a.pk for a in audiences}:
+        digest.audiences.set(audiences)
+    return digest
+
+
 def recipients(message: Message) -> list[tuple[str, Stakeholder | None]]:
     if message.channel == Channel.WEBHOOK:
         return [("webhook", None)] if message.webhook_url else []
@@ -111,6 +185,7 @@ def plan_release(*, release_id: int, now=None) -> dict:
     if release is None:
         return {}
     release = Release.objects.select_related("current_phase").get(pk=release_id)
+    sync_support_digest(release)
     messages = list(Message.objects.filter(plan__release=release).prefetch_related("audiences").select_related("phase"))
     if not messages:
         return {"created": 0, "retimed": 0, "cancelled": 0}
@@ -154,9 +229,13 @@ def plan_release(*, release_id: int, now=None) -> dict:
                             due_at=occ.due_at
                         )
     # Pending notices whose occurrence or recipient is gone (phase removed, person left the audience).
+    digests = {m.pk for m in messages if m.kind == MessageKind.SUPPORT_DIGEST}
+    still_wanted = {(k[0], k[1]) for k in wanted_keys if k[0] in digests}
     for key, notice in existing.items():
         if key not in wanted_keys and notice.status == Notice.Status.PENDING:
-            cancelled += _cancel(notice.pk, _no_longer_applies(release, key[2]) or "No longer in the plan.")
+            gone = DIGEST_SUPERSEDED if (key[0], key[1]) in still_wanted else ""
+            reason = _no_longer_applies(release, key[2]) or gone or "No longer in the plan."
+            cancelled += _cancel(notice.pk, reason)
     Notice.objects.bulk_create(to_create, ignore_conflicts=True)  # a racing run made it: fine
     result = {"created": len(to_create), "retimed": retimed, "cancelled": cancelled}
     if any(result.values()):
@@ -168,6 +247,11 @@ def _cancel(notice_id: int, reason: str) -> int:
     return Notice.objects.filter(pk=notice_id, status=Notice.Status.PENDING).update(
         status=Notice.Status.CANCELLED, cancelled_reason=reason[:200], claimed_until=None
     )
+
+
+def releases_in_flight() -> list[int]:
+    """Releases whose support digest follows the audiences marked "support digest"."""
+    return list(Release.objects.filter(status__in=DIGEST_STATUSES).values_list("pk", flat=True))
 
 
 def releases_to_replan_for_audiences(audience_ids) -> list[int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
 from comms.tokens import stakeholder_token
@@ -65,14 +65,22 @@ def context_for(message, release, *, stakeholder=None, phase=None) -> dict[str, 
         "release.exposure": f"{exposure}%",
         "release.planned_start": _when(release.planned_start),
         "release.url": release_url,
-        "release.briefing_url": release_url,
-        "release.docs_url": release_url,
+        "release.briefing_url": site + reverse("briefings:detail", args=[release.slug]),
+        "release.docs_url": site + _docs_index_path(),
         "phase.name": phase.name if phase else "",
         "phase.exposure": f"{phase.exposure_percent}%" if phase else "",
         "phase.planned_start": _when(phase.planned_start) if phase else "",
         "phase.started_at": _when(phase.started_at) if phase else "",
         **_personal_values(stakeholder),
     }
+
+
+def _docs_index_path() -> str:
+    """The user docs index (docs_portal mounts it at /docs/)."""
+    try:
+        return reverse("docs:index")
+    except NoReverseMatch:
+        return "/docs/"
 
 
 def fill(text: str, context: dict[str, str]) -> str:

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from comms.models import Audience, Membership, Message, Stakeholder
+from comms.models import Audience, Membership, Message, MessageKind, Stakeholder
 from rollouts.models import FINISHED_STATUSES
 
 log = logging.getLogger("comms.services")
@@ -126,32 +126,54 @@ def _existing_audience_ids(ids: set[int]) -> set[int]:
     return found
 
 
+def _replan_digests() -> None:
+    """Which audiences get the support digest changed: every running release's digest
+    follows (see comms.planner.sync_support_digest)."""
+
+    def replan():
+        from comms import planner, tasks
+
+        for release_id in planner.releases_in_flight():
+            tasks.plan_release.delay(release_id)
+
+    transaction.on_commit(replan)
+
+
 @transaction.atomic
-def audience_create(*, actor, name: str, description: str = "") -> Audience:
+def audience_create(*, actor, name: str, description: str = "", support_digest: bool = False) -> Audience:
     name, description = name.strip(), description.strip()
     _check_audience(name, description)
     try:
         with transaction.atomic():
-            audience = Audience.objects.create(name=name, description=description)
+            audience = Audience.objects.create(name=name, description=description, support_digest=support_digest)
     except IntegrityError:
         raise ValidationError({"name": "An audience with this name exists."}, code="unique") from None
+    if support_digest:
+        _replan_digests()
     log.info("comms.audience_created audience=%s actor=%s", audience.pk, getattr(actor, "pk", None))
     return audience
 
 
 @transaction.atomic
-def audience_update(*, audience_id: int, actor, name: str, description: str = "") -> Audience:
+def audience_update(
+    *, audience_id: int, actor, name: str, description: str = "", support_digest: bool | None = None
+) -> Audience:
+    """`support_digest` None leaves the flag as it is."""
     audience = Audience.objects.select_for_update().get(pk=audience_id)
     name, description = name.strip(), description.strip()
-    if (audience.name, audience.description) == (name, description):
+    digest = audience.support_digest if support_digest is None else support_digest
+    if (audience.name, audience.description, audience.support_digest) == (name, description, digest):
         return audience
     _check_audience(name, description, exclude_id=audience.pk)
-    audience.name, audience.description = name, description
+    digest_changed = audience.support_digest != digest
+    audience.name, audience.description, audience.support_digest = name, description, digest
     try:
         with transaction.atomic():
-            audience.save(update_fields=["name", "description"])
+            audience.save(update_fields=["name", "description", "support_digest"])
     except IntegrityError:
         raise ValidationError({"name": "An audience with this name exists."}, code="unique") from None
+    if digest_changed:
+        _replan_digests()
     log.info("comms.audience_updated audience=%s actor=%s", audience.pk, getattr(actor, "pk", None))
     return audience
 
@@ -164,7 +186,7 @@ def audience_delete(*, audience_id: int, actor) -> None:
     if audience is None:
         return
     in_use = list(
-        Message.objects.filter(audiences=audience)
+        Message.objects.filter(audiences=audience, kind=MessageKind.CUSTOM)
         .exclude(plan__release__status__in=FINISHED_STATUSES)
         .select_related("plan__release")
         .order_by("plan__release__name", "name")[:4]
@@ -178,6 +200,8 @@ def audience_delete(*, audience_id: int, actor) -> None:
             code="in_use",
         )
     audience.delete()
+    if audience.support_digest:
+        _replan_digests()
     log.info("comms.audience_deleted audience=%s actor=%s", audience_id, getattr(actor, "pk", None))
 
 

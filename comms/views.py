@@ -92,7 +92,10 @@ def audience_create(request: HttpRequest) -> HttpResponse:
 @manager_required
 def audience_edit(request: HttpRequest, audience_id: int) -> HttpResponse:
     audience = _audience_or_404(audience_id)
-    form = AudienceForm(_posted(request), initial={"name": audience.name, "description": audience.description})
+    form = AudienceForm(
+        _posted(request),
+        initial={"name": audience.name, "description": audience.description, "support_digest": audience.support_digest},
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():

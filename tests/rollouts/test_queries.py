@@ -14,10 +14,10 @@ DASHBOARD_QUERIES = 8
 DASHBOARD_QUERIES_CACHED = 4
 # session, user, roles, release, phases, gates, decisions, checklist items, gate measurements,
 # rollback steps, the release's freezes and allowed hours, global freezes, global allowed hours,
-# latest rollback run, timeline events
-RELEASE_PAGE_QUERIES = 16
+# latest rollback run, timeline events, linked doc pages (docs_portal's section)
+RELEASE_PAGE_QUERIES = 17
 # + the rollback run's steps
-RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 17
+RELEASE_PAGE_QUERIES_WITH_ROLLBACK_RUN = 18
 
 
 def make_releases(owner, approver, count, phases=3, gates=2):

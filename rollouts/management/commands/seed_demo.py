@@ -48,6 +48,7 @@ class Command(BaseCommand):
             logging.getLogger("rollouts.events").setLevel(logging.WARNING)
             users = self._users()
             created = self._releases(users)
+            self._docs(users)
             self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new releases)."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _first, _last, role, _superuser in USERS:
@@ -275,3 +276,73 @@ class Command(BaseCommand):
             created += 1
             transitions.release_cancel(release_id=r.pk, actor=tom, reason="Customers still depend on it.")
         return created
+
+    @transaction.atomic
+    def _docs(self, users) -> None:
+        """A few doc pages linked to releases, and release notes (pages matched by slug)."""
+        from docs_portal import services as docs
+        from docs_portal.models import DocPage, PublishRule, ReleaseNotes, Visibility
+
+        logging.getLogger("docs_portal").setLevel(logging.WARNING)
+        maria = users["maria"]
+        releases = {r.slug: r for r in Release.objects.filter(slug__in=["checkout-v2", "image-resizer"])}
+        pages = [
+            (
+                "getting-started",
+                "Getting started",
+                Visibility.PUBLIC,
+                PublishRule.MANUAL,
+                True,
+                None,
+                "## Sign in\n\nOpen the app and sign in with your work account.\n\n## Your first order\n\n"
+                "1. Add items to the cart\n2. Open **Checkout**\n3. Pay with a saved card",
+            ),
+            (
+                "checkout-faq",
+                "One-page checkout: what changes",
+                Visibility.PUBLIC,
+                PublishRule.PHASE_START,
+                False,
+                "checkout-v2",
+                "## What is new\n\nCheckout is one page.\n\n## Saved cards\n\n"
+                "| Card | Saved |\n|---|---|\n| Visa | yes |\n| Amex | yes |",
+            ),
+            (
+                "checkout-support",
+                "Checkout v2 support runbook",
+                Visibility.SUPPORT,
+                PublishRule.MANUAL,
+                True,
+                "checkout-v2",
+                "## Known symptoms\n\n- Saved card missing: ask the customer to sign in again.\n\n"
+                "## Escalation\n\nPage the payments on-call.",
+            ),
+            (
+                "checkout-rollout-plan",
+                "Checkout v2 rollout notes",
+                Visibility.INTERNAL,
+                PublishRule.MANUAL,
+                False,
+                "checkout-v2",
+                "Internal notes for release managers.",
+            ),
+        ]
+        for slug, title, visibility, rule, publish, release_slug, body in pages:
+            if DocPage.objects.filter(slug=slug).exists():
+                continue
+            page = docs.page_create(
+                actor=maria, slug=slug, title=title, body=body, visibility=visibility, publish_rule=rule
+            )
+            release = releases.get(release_slug)
+            if release is not None:
+                phase = release.phases.order_by("-position").first() if rule == PublishRule.PHASE_START else None
+                docs.link_add(page_id=page.pk, release_id=release.pk, phase_id=phase.pk if phase else None, actor=maria)
+            if publish:
+                docs.page_publish(page_id=page.pk, actor=maria)
+        resizer = releases.get("image-resizer")
+        if resizer is not None and not ReleaseNotes.objects.filter(release=resizer).exists():
+            docs.release_notes_save(
+                release_id=resizer.pk,
+                actor=users["tom"],
+                body="Images load faster: thumbnails are resized on the fly and cached.",
+            )
