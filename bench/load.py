@@ -52,9 +52,12 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, *, duration: float, connections: int, threads: int, headers: dict[str, str]) -> LoadResult:
+def run_wrk(
+    url: str, *, duration: float, connections: int, threads: int, headers: dict[str, str], lua: str = ""
+) -> LoadResult:
+    """`lua` goes before the status counters: e.g. a request() function for POST bodies (bench/ofrep.py)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(WRK_LUA)
+        fh.write(lua + WRK_LUA)
         script = fh.name
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
     cmd += ["-s", script]
@@ -87,7 +90,15 @@ def run_wrk(url: str, *, duration: float, connections: int, threads: int, header
     )
 
 
-def run_python(url: str, *, duration: float, connections: int, headers: dict[str, str]) -> LoadResult:
+def run_python(
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    headers: dict[str, str],
+    method: str = "GET",
+    body: bytes | None = None,
+) -> LoadResult:
     """Keep-alive http.client loops in threads; bounded by `duration`. Slower than wrk (GIL)."""
     parts = urlsplit(url)
     path = parts.path or "/"
@@ -107,7 +118,7 @@ def run_python(url: str, *, duration: float, connections: int, headers: dict[str
                 if conn is None:
                     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
                 t0 = time.perf_counter()
-                conn.request("GET", path, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 mine_lat.append(time.perf_counter() - t0)
@@ -157,7 +168,19 @@ def run_python(url: str, *, duration: float, connections: int, headers: dict[str
     )
 
 
-def run_load(url: str, *, tool: str, duration: float, connections: int, threads: int, headers: dict[str, str]):
+def run_load(
+    url: str,
+    *,
+    tool: str,
+    duration: float,
+    connections: int,
+    threads: int,
+    headers: dict[str, str],
+    method: str = "GET",
+    body: bytes | None = None,
+    lua: str = "",
+):
+    """GET by default; a POST gives `body` to the Python loader and `lua` (which sets it) to wrk."""
     if tool == "wrk":
-        return run_wrk(url, duration=duration, connections=connections, threads=threads, headers=headers)
-    return run_python(url, duration=duration, connections=connections, headers=headers)
+        return run_wrk(url, duration=duration, connections=connections, threads=threads, headers=headers, lua=lua)
+    return run_python(url, duration=duration, connections=connections, headers=headers, method=method, body=body)

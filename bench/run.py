@@ -1,6 +1,8 @@
 """Flightdeck benchmark: dashboard query counts, gunicorn throughput, engine lag
 (auto-advance and gate-failure rollback with a real Celery worker and beat; bench/lag.py),
-and stakeholder notices (outbox drain rate and lag to a loopback SMTP sink; bench/comms.py).
+stakeholder notices (outbox drain rate and lag to a loopback SMTP sink; bench/comms.py), and
+OFREP flag evaluation (queries per evaluation, evaluations per second in-process, and req/s
+of one evaluation through gunicorn against the same /healthz baseline; bench/ofrep.py).
 
     .venv/bin/python bench/run.py            # 2,000 releases, 10 s per load run
     .venv/bin/python bench/run.py --quick    # 200 releases, 3 s per load run
@@ -12,6 +14,7 @@ import argparse
 import contextlib
 import http.client
 import importlib
+import json
 import os
 import signal
 import socket
@@ -76,6 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lag-rollbacks", type=int, help="failing metric gates for the rollback lag (default 40, quick 10)")
     p.add_argument("--lag-spread", type=float, help="seconds over which they fall due (default 25, quick 10)")
     p.add_argument("--skip-comms", action="store_true", help="skip the notice part (outbox drain and lag)")
+    p.add_argument("--skip-ofrep", action="store_true", help="skip the OFREP flag evaluation figures")
     p.add_argument("--comms-notices", type=int, help="due notices for the drain rate (default 5000, quick 1000)")
     p.add_argument("--comms-lag-notices", type=int, help="notices for the lag (default 500, quick 100)")
     p.add_argument("--comms-lag-spread", type=float, help="seconds their due times spread over (default 120, quick 20)")
@@ -335,6 +339,16 @@ def http_get(port: int, path: str, headers=None, timeout: float = 10.0) -> tuple
         conn.close()
 
 
+def http_post(port: int, path: str, body: bytes, headers: dict, timeout: float = 10.0) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
 def wait_ready(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -354,9 +368,12 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def measure(port: int, path: str, *, args, tool: str, headers, label: str):
+def measure(port: int, path: str, *, args, tool: str, headers, label: str, post=None):
+    """`post` = (body for the Python loader, Lua that makes wrk POST) for a POST endpoint."""
     url = f"http://127.0.0.1:{port}{path}"
     kw = {"tool": tool, "connections": args.connections, "threads": 1, "headers": headers}
+    if post is not None:
+        kw.update(method="POST", body=post[0], lua=post[1])
     if args.warmup > 0:
         log(f"warm-up {label}: {args.warmup:g} s")
         warm = load.run_load(url, duration=args.warmup, **kw)
@@ -473,6 +490,18 @@ def run(args) -> list[str]:
     if args.profile:
         profile_view(client, "/")
 
+    ofrep_setup = None
+    if not args.skip_ofrep:
+        ofrep_bench = importlib.import_module("bench.ofrep")  # bench/ofrep.py
+        ofrep_setup = ofrep_bench.setup()
+        ofrep_queries, sample = ofrep_bench.queries_per_eval(ofrep_setup)
+        evals = ofrep_bench.evals_per_second(ofrep_setup)
+        log(
+            f"OFREP: flag {ofrep_setup.flag_key} follows {ofrep_setup.release_slug} at {ofrep_setup.exposure}%; "
+            f"sample answer {json.dumps(sample)}; {ofrep_queries:.2f} queries per evaluation; "
+            f"{evals:,.0f} evaluations/s in-process"
+        )
+
     emit("releases", args.releases)
     emit("seed_seconds", f"{seed_seconds:.1f}")
     emit(f"dashboard_queries_{SMALL}", small_queries)
@@ -483,6 +512,9 @@ def run(args) -> list[str]:
     emit("dashboard_inprocess_sql_ms", f"{dash_t['sql_ms']:.2f}")
     emit("dashboard_inprocess_render_ms", f"{dash_t['render_ms']:.2f}")
     emit("baseline_inprocess_ms", f"{health_t['ms']:.2f}")
+    if ofrep_setup is not None:
+        emit("ofrep_queries_per_eval", f"{ofrep_queries:.2f}")
+        emit("eval_per_s_inprocess", f"{evals:.0f}")
 
     if not args.skip_load:
         # The cookies a signed-in browser sends: its session and its CSRF cookie.
@@ -492,7 +524,7 @@ def run(args) -> list[str]:
             if name in client.cookies
         )
         connection.close()
-        throughput(args, env, cookie)
+        throughput(args, env, cookie, ofrep_setup)
     if not args.skip_lag:
         import lag  # bench/lag.py: real Celery worker and beat against the same database
 
@@ -509,7 +541,7 @@ def run(args) -> list[str]:
     return failures
 
 
-def throughput(args, env, cookie: str) -> None:
+def throughput(args, env, cookie: str, ofrep_setup=None) -> None:
     tool = args.tool
     if tool == "auto":
         tool = "wrk" if load.have_wrk() else "python"
@@ -532,17 +564,32 @@ def throughput(args, env, cookie: str) -> None:
             )
         rows = body.count(b'<li class="release-row')
         log(f"GET / is the dashboard: 200, {len(body)} bytes, {rows} release rows")
+        ofrep_bench = importlib.import_module("bench.ofrep") if ofrep_setup is not None else None
+        if ofrep_bench is not None:
+            ofrep_path, ofrep_headers = ofrep_bench.path(ofrep_setup), ofrep_bench.headers(ofrep_setup)
+            status, _, answer = http_post(port, ofrep_path, ofrep_bench.body(), ofrep_headers)
+            if status != 200 or b'"reason"' not in answer:
+                raise BenchError(f"POST {ofrep_path} answered {status}: {answer[:300]!r}")
+            log(f"POST {ofrep_path} answers {answer.decode()}")
         load_before = loadavg()
         # Alternate short rounds of each, so a load that comes and goes on this shared
         # machine weighs on both sides alike; report the median round of each.
         rounds = max(1, args.rounds)
         round_args = argparse.Namespace(**{**vars(args), "duration": args.duration / rounds})
-        dashes, bases = [], []
+        dashes, bases, ofreps = [], [], []
         for _ in range(rounds):
             dashes.append(measure(port, "/", args=round_args, tool=tool, headers=headers, label="dashboard"))
             bases.append(measure(port, "/healthz", args=round_args, tool=tool, headers={}, label="baseline /healthz"))
+            if ofrep_bench is not None:
+                post = (ofrep_bench.body(), ofrep_bench.WRK_REQUEST_LUA)
+                ofreps.append(
+                    measure(
+                        port, ofrep_path, args=round_args, tool=tool, headers=ofrep_headers, label="OFREP", post=post
+                    )
+                )
         dash = sorted(dashes, key=lambda m: m.rps)[len(dashes) // 2]
         base = sorted(bases, key=lambda m: m.rps)[len(bases) // 2]
+        ofrep = sorted(ofreps, key=lambda m: m.rps)[len(ofreps) // 2] if ofreps else None
         if proc.poll() is not None:
             raise BenchError(f"gunicorn died during the run:\n{log_tail(log_path)}")
     finally:
@@ -556,6 +603,10 @@ def throughput(args, env, cookie: str) -> None:
     emit("rps_rounds", len(dashes))
     emit("dashboard_p50_ms", f"{dash.p50_ms:.1f}")
     emit("baseline_p50_ms", f"{base.p50_ms:.1f}")
+    if ofrep is not None:
+        emit("ofrep_rps", f"{ofrep.rps:.1f}")
+        emit("ofrep_rps_ratio", f"{ofrep.rps / base.rps:.2f}")
+        emit("ofrep_p50_ms", f"{ofrep.p50_ms:.1f}")
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from rollouts import action_registry
 from rollouts.models import Environment, GateKind, Phase, Release, RollbackAction, RollbackStep
 from rollouts.roles import RELEASE_MANAGER
 
@@ -237,6 +238,12 @@ class RollbackStepForm(forms.ModelForm):
         label="Webhook URL",
         help_text="For automated steps: Flightdeck POSTs the rollback details here.",
     )
+    action_flag = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Flag key",
+        help_text="For “Turn a feature flag off”: the key of the flag whose kill switch the step turns on.",
+    )
 
     class Meta:
         model = RollbackStep
@@ -249,6 +256,8 @@ class RollbackStepForm(forms.ModelForm):
         self.fields["owner"].queryset = _people()
         if self.instance.pk and self.instance.action_config.get("url"):
             self.fields["action_url"].initial = self.instance.action_config["url"]
+        if self.instance.pk and self.instance.action_config.get("flag"):
+            self.fields["action_flag"].initial = self.instance.action_config["flag"]
 
     def clean(self):
         data = super().clean()
@@ -256,9 +265,20 @@ class RollbackStepForm(forms.ModelForm):
             if not data.get("action_url"):
                 self.add_error("action_url", "An automated step needs the webhook URL to call.")
             data["action_config"] = {"url": data.get("action_url", ""), "method": "POST"}
+        elif data.get("action") == RollbackAction.FLAG_OFF:
+            # The flags app performs this action and knows its flags (rollouts never imports it).
+            config = {"flag": (data.get("action_flag") or "").strip()}
+            performer = action_registry.performer_for(RollbackAction.FLAG_OFF)
+            check = getattr(performer, "config_problem", None)
+            if performer is None:
+                self.add_error("action", "Feature flags are not installed here, so no step can turn one off.")
+            elif check is not None and (problem := check(config)):
+                self.add_error("action_flag", problem)
+            data["action_config"] = config
         else:
             data["action_config"] = {}
         data.pop("action_url", None)
+        data.pop("action_flag", None)
         return data
 
 
