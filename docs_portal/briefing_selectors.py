@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from docs_portal.models import OPEN_KNOWN_ISSUE_STATUSES, DocLink, DocStatus, FaqEntry, KnownIssue, Visibility
 from docs_portal.permissions import readable_visibilities
+from flags import selectors as flags_selectors
 from rollouts.models import (
     Environment,
     Event,
@@ -113,8 +114,7 @@ class Briefing:
     faq: list
     docs: list
     contacts: list[Contact]
-    # Segments of the release's feature flags, filled in by the flags app when it lands;
-    # the "briefing_flags" partial shows nothing while this is empty.
+    # The release's feature flags and where each is on now (flags/selectors.py, no query).
     flags: list = field(default_factory=list)
 
 
@@ -310,6 +310,7 @@ def briefing(*, slug: str, user, now: datetime | None = None) -> Briefing | None
         faq=faq,
         docs=docs,
         contacts=_contacts(release, phases, release.step_list),
+        flags=flags_selectors.briefing_flags(release.slug),
     )
 
 

