@@ -45,3 +45,19 @@ def test_seed_demo__demo_users_can_sign_in(client):
     call_command("seed_demo")
     assert client.login(username="maria", password="flightdeck-demo")
     assert client.get("/").status_code == 200
+
+
+def test_seed_demo__docs_and_flags__loaded_once_and_the_checkout_flag_is_live(capsys):
+    from docs_portal.models import DocPage
+    from flags import snapshot
+    from flags.evaluation import evaluate
+    from flags.models import Flag, Segment
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert DocPage.objects.count() >= 3
+    assert set(Flag.objects.values_list("key", flat=True)) == {"one-page-checkout", "search-v5", "checkout-theme"}
+    assert Segment.objects.filter(key="beta-testers").count() == 1
+    snapshot.reset()
+    outcome = evaluate(snapshot.current().flags["checkout-theme"], "production", "acme", {})
+    assert outcome.value == "blue"

@@ -49,6 +49,7 @@ class Command(BaseCommand):
             users = self._users()
             created = self._releases(users)
             self._docs(users)
+            self._flags(users)
             self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new releases)."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _first, _last, role, _superuser in USERS:
@@ -345,4 +346,43 @@ class Command(BaseCommand):
                 release_id=resizer.pk,
                 actor=users["tom"],
                 body="Images load faster: thumbnails are resized on the fly and cached.",
+            )
+
+    def _flags(self, users) -> None:
+        """A segment and a few feature flags following the demo releases (matched by key)."""
+        from flags import services as flags
+        from flags.models import Flag, FlagType, Segment
+
+        maria = users["maria"]
+        releases = {r.slug: r for r in Release.objects.filter(slug__in=["checkout-v2", "search-revamp"])}
+        if not Segment.objects.filter(key="beta-testers").exists():
+            segment = flags.segment_create(
+                actor=maria,
+                key="beta-testers",
+                name="Beta testers",
+                description="Customers who signed up for early features.",
+                targeting_keys=["acme", "globex", "initech"],
+            )
+            beta_phase = Phase.objects.filter(release__slug="search-revamp", name__icontains="beta").first()
+            if beta_phase is not None:
+                flags.phase_segments_set(phase_id=beta_phase.pk, segments=[segment], actor=maria)
+        demo = [
+            ("one-page-checkout", "One-page checkout", FlagType.BOOLEAN, {"on": True, "off": False}, "checkout-v2", 0),
+            ("search-v5", "Typo-tolerant search", FlagType.BOOLEAN, {"on": True, "off": False}, "search-revamp", 0),
+            ("checkout-theme", "Checkout theme", FlagType.STRING, {"blue": "blue", "classic": "classic"}, None, 100),
+        ]
+        for key, name, flag_type, variants, release_slug, fixed in demo:
+            if Flag.objects.filter(key=key).exists():
+                continue
+            on, off = list(variants)
+            flags.flag_create(
+                actor=maria,
+                key=key,
+                name=name,
+                type=flag_type,
+                variants=variants,
+                on_variant=on,
+                off_variant=off,
+                release=releases.get(release_slug) if release_slug else None,
+                fixed_exposure=fixed,
             )
