@@ -445,6 +445,7 @@ def run(args) -> list[str]:
     client = Client()
     client.force_login(users.manager)
     small_queries, _ = count_queries(client, "/")
+    api_small = importlib.import_module("bench.api").list_queries(users.manager, log)  # GET /api/v1/releases
     log(f"{SMALL} releases seeded in {time.monotonic() - t0:.1f} s; dashboard: {small_queries} queries")
 
     log(f"seeding {args.releases} releases × {seed.PHASES_PER_RELEASE} phases × {seed.GATES_PER_PHASE} gates")
@@ -459,6 +460,7 @@ def run(args) -> list[str]:
     client = Client()
     client.force_login(users.manager)
     big_queries, big_sql = count_queries(client, "/")
+    api_big = importlib.import_module("bench.api").list_queries(users.manager, log)
     cached_queries, _ = count_queries(client, "/", cold=False)
     if big_queries != small_queries:
         log(f"dashboard query count grows: {small_queries} with {SMALL} releases, {big_queries} with {args.releases}")
@@ -507,6 +509,8 @@ def run(args) -> list[str]:
     emit(f"dashboard_queries_{SMALL}", small_queries)
     emit(f"dashboard_queries_{args.releases}", big_queries)
     emit(f"dashboard_queries_cached_{args.releases}", cached_queries)
+    emit(f"api_list_queries_{SMALL}", api_small)
+    emit(f"api_list_queries_{args.releases}", api_big)
     emit("release_page_queries", release_queries)
     emit("dashboard_inprocess_ms", f"{dash_t['ms']:.2f}")
     emit("dashboard_inprocess_sql_ms", f"{dash_t['sql_ms']:.2f}")

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials.apps.SimpleAppConfig",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "rollouts",
     "comms",
     "docs_portal",
@@ -274,9 +277,92 @@ for _net in OUTBOUND_ALLOWED_NETWORKS:
 # --- Flightdeck -----------------------------------------------------------------------
 DASHBOARD_GROUP_LIMIT = env_int("DASHBOARD_GROUP_LIMIT", 12, minimum=1, maximum=200)
 
+# --- REST API (rollouts/api/, comms/api/ …; README "REST API") ---------------------------
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "1200/minute")
+_count, _, _period = API_THROTTLE_RATE.partition("/")
+if not (_count.isdigit() and int(_count) > 0 and _period in {"s", "sec", "second", "m", "min", "minute", "h", "hour"}):
+    raise ImproperlyConfigured(f"API_THROTTLE_RATE must look like 1200/minute, got {API_THROTTLE_RATE!r}")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Personal API tokens (Bearer/Token header) first, so an unauthenticated call answers 401;
+    # the browser session serves the pages' own calls (with CSRF on unsafe methods).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rollouts.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rollouts.api.auth.FlightdeckAccess"],
+    "DEFAULT_PAGINATION_CLASS": "rollouts.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
+    "EXCEPTION_HANDLER": "rollouts.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rollouts.api.parsers.JSONParser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flightdeck API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Plan and run progressive rollouts from pipelines, scripts and deployment controllers: the same\n"
+        "releases, phases, gates, rollback plans and communication plans as the pages, changed by the\n"
+        "same transitions and refused by the same rules.\n\n"
+        "**Authentication.** Make a personal API token on the *API tokens* page and send it as\n"
+        "`Authorization: Bearer fd_…` (or `Token fd_…`). A token has scopes: `read` (GET),\n"
+        "`write` (create, edit and delete plans, audiences, subscriptions) and `act` (start, approve,\n"
+        "advance, pause, resume, roll back, complete, cancel …). Scopes narrow what the token's user may\n"
+        "do and never widen it: the user's role still decides (a support reader cannot advance anything).\n"
+        "The pages' own calls use the browser session (with the CSRF token on unsafe methods).\n\n"
+        '**Errors** always look like `{"detail": "…", "code": "…", "fields": {"name": ["…"]}}`:\n'
+        "400 names the fields, 401 no or a bad token, 403 a role, scope or rule says no, 404 no such\n"
+        "object, 409 the state does not allow it (e.g. `already_done` when a retried advance already\n"
+        "happened), 422 an `Idempotency-Key` reused for another request, 429 too many requests.\n\n"
+        "**Retries.** Send an `Idempotency-Key` header (any unique string, e.g. a UUID) with actions and\n"
+        "creates: a retry with the same key and body gets the first answer again (`Idempotent-Replayed:\n"
+        "true`) instead of doing it twice. Keys are kept 24 hours.\n\n"
+        "**Lists** are paginated (`page`, `page_size` up to 200), filtered by the parameters each lists\n"
+        "and ordered with `ordering` (prefix `-` for descending).\n\n"
+        "**Deployment controllers**: `GET /api/v1/gates/{id}/argo` (Argo Rollouts web metric),\n"
+        "`POST /api/v1/gates/{id}/flagger` and `POST /api/v1/releases/{id}/flagger/rollback` (Flagger\n"
+        "webhooks), `GET /api/v1/releases/{id}/status` for any pipeline to poll."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "rollouts.api.schema.path_id_examples",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "GateToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "fdg_…",
+                "description": "A ci_result gate's own pipeline token, for POST /api/v1/gates/{id}/result only.",
+            }
+        }
+    },
+    "ENUM_NAME_OVERRIDES": {
+        "ReleaseStatusEnum": "rollouts.models.ReleaseStatus",
+        "PhaseStatusEnum": "rollouts.models.PhaseStatus",
+        "GateStatusEnum": "rollouts.models.GateStatus",
+        "RollbackRunStatusEnum": "rollouts.models.RollbackRun.Status",
+        "WebhookDeliveryStatusEnum": "rollouts.models.WebhookDelivery.Status",
+        "NoticeStatusEnum": "comms.models.Notice.Status",
+        "ApiScopeEnum": "rollouts.models.ApiScope",
+        "GateKindEnum": "rollouts.models.GateKind",
+        "WritableGateKindEnum": "rollouts.api.serializers.WRITABLE_GATE_KINDS",
+        "MessageKindEnum": "comms.models.MessageKind",
+        "DocStatusEnum": "docs_portal.models.DocStatus",
+    },
 }
 
 # The embedded defaults keep their data under var/; make sure the folders exist.

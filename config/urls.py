@@ -6,7 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/v1/", include("rollouts.api.urls")),
+    path("api/v1/", include("config.api_urls")),
     path("u/", include("comms.urls_public")),
     path("comms/", include("comms.urls_plan")),
     path("comms/", include("comms.urls")),

@@ -157,3 +157,38 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 class WebhookAttemptAdmin(admin.ModelAdmin):
     list_display = ["delivery", "attempted_at", "status_code", "duration_ms"]
     list_select_related = ["delivery"]
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by their owners on the API tokens page; here they can be seen and revoked.
+
+    The digest is never shown (token_hash is not editable, so not in the form)."""
+
+    list_display = ["name", "user", "hint", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username", "hint"]
+    fields = ["user", "name", "hint", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["user", "hint", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{revoked} token(s) revoked.")
+
+
+@admin.register(models.IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["key", "user", "method", "path", "status_code", "created_at"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "key", "method", "path", "fingerprint", "status_code", "response_body", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -338,6 +338,10 @@ class RollbackStep(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_automated(self) -> bool:
+        return self.action != RollbackAction.MANUAL
+
 
 class RollbackRun(models.Model):
     class Status(models.TextChoices):
@@ -549,3 +553,63 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error[:40]}"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Write: plans, audiences, subscriptions"
+    ACT = "act", "Act: start, approve, advance, pause, roll back …"
+
+
+class ApiToken(models.Model):
+    """A personal token for the REST API, sent as `Authorization: Bearer fd_…`.
+
+    Stored as a SHA-256 digest (the token is shown once, when made). Its scopes narrow
+    what its user may do; they never widen it: the user's roles still decide.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=120, help_text="What uses it, such as “Deploy pipeline”.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=16, editable=False, help_text="The first characters, to tell tokens apart.")
+    scopes = models.JSONField(default=list, help_text="Any of read, write, act.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    def is_usable(self, now=None) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > (now or timezone.now())
+
+
+class IdempotencyRecord(models.Model):
+    """The answer to the first API request sent with an `Idempotency-Key`, replayed to retries.
+
+    Inserted before the request runs (the unique key makes a concurrent duplicate lose),
+    completed with the response once it ran; `status_code` empty means still in flight.
+    Kept 24 hours.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_record_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

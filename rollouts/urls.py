@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from rollouts import views
+from rollouts import views, views_api_tokens
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -60,4 +60,6 @@ urlpatterns = [
         views.rollback_step_done,
         name="rollback_run_step_done",
     ),
+    path("api-tokens/", views_api_tokens.api_tokens, name="api_tokens"),
+    path("api-tokens/<int:token_id>/revoke/", views_api_tokens.api_token_revoke, name="api_token_revoke"),
 ]
