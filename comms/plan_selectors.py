@@ -16,6 +16,7 @@ from django.utils import dateformat, timezone
 
 from comms import outbox, plan_services, planner, render
 from comms.models import Audience, Channel, CommunicationPlan, Message, Notice, Stakeholder, Trigger
+from rollouts import charts
 from rollouts.models import Gate, GateKind, Phase, PhaseStatus, Release
 
 PLAN_EVENT_VERBS = ["release.paused", "rollback.started", "release.completed"]
@@ -134,6 +135,7 @@ class PlanPage:
     timeline: list[TimelineEntry]
     now: datetime
     requirable_phases: list[Phase] = field(default_factory=list)
+    notices_chart: charts.BarChart | None = None
 
     @property
     def going_out(self) -> bool:
@@ -210,6 +212,25 @@ def plan_page(release: Release, *, now: datetime | None = None) -> PlanPage:
         timeline=_timeline(rows, phases, now, release),
         now=now,
         requirable_phases=[p for p in phases if p.status in (PhaseStatus.PENDING, PhaseStatus.ACTIVE)],
+        notices_chart=notices_chart(rows),
+    )
+
+
+def notices_chart(rows: list[MessageRow]) -> charts.BarChart | None:
+    """Notices per message from the counts the plan already has (no query): sending ones
+    count as pending, they have not reached anyone yet."""
+    return charts.notices_chart(
+        [
+            (
+                row.message.name,
+                {
+                    "sent": row.counts.sent,
+                    "failed": row.counts.failed,
+                    "pending": row.counts.pending + row.counts.sending,
+                },
+            )
+            for row in rows
+        ]
     )
 
 

@@ -1,9 +1,9 @@
 """Read queries for the comms pages. Each returns its data in a fixed number of queries."""
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 
-from comms.models import Audience, Membership, Stakeholder
+from comms.models import Audience, Membership, Notice, Stakeholder
 
 
 def _member_count(condition: Q | None = None):
@@ -53,3 +53,31 @@ def stakeholder_list(*, query: str = "", audience_id: int | None = None) -> Quer
 def stakeholder_by_id(stakeholder_id: int) -> Stakeholder | None:
     """The stakeholder with memberships (and their audiences) prefetched, or None."""
     return _with_memberships(Stakeholder.objects.filter(pk=stakeholder_id)).first()
+
+
+def notices_due(*, since, until, limit: int) -> list[dict]:
+    """For the home page: pending notices due in [since, until), counted per message,
+    soonest first (one query)."""
+    rows = (
+        Notice.objects.filter(status=Notice.Status.PENDING, due_at__gte=since, due_at__lt=until)
+        .order_by()
+        .values(
+            "message_id",
+            "message__name",
+            "message__plan__release__name",
+            "message__plan__release__version",
+            "message__plan__release__slug",
+        )
+        .annotate(count=Count("pk"), first_due=Min("due_at"))
+        .order_by("first_due", "message_id")[:limit]
+    )
+    return [
+        {
+            "message": r["message__name"],
+            "release": f"{r['message__plan__release__name']} {r['message__plan__release__version']}",
+            "slug": r["message__plan__release__slug"],
+            "count": r["count"],
+            "first_due": r["first_due"],
+        }
+        for r in rows
+    ]

@@ -192,3 +192,15 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+# --- templates and dossier --------------------------------------------------------------
+
+
+@admin.register(models.ReleaseTemplate)
+class ReleaseTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "strategy", "created_by", "updated_at"]
+    list_filter = ["strategy"]
+    search_fields = ["name", "description"]
+    list_select_related = ["created_by"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]

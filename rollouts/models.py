@@ -613,3 +613,28 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.key})"
+
+
+class ReleaseTemplate(models.Model):
+    """A saved release plan to start new releases from (see rollouts/release_templates.py).
+
+    `plan` is versioned JSON ({"version": 1, "release": …, "phases": […], "rollback_steps": […],
+    "parts": {app part: …}}), validated when applied; it never holds tokens or secrets. Times are
+    minutes relative to the release's planned start.
+    """
+
+    name = models.CharField(max_length=120, unique=True, error_messages={"unique": "A template with this name exists."})
+    description = models.TextField(blank=True)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.CANARY)
+    plan = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

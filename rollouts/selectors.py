@@ -1,19 +1,24 @@
 """Read queries for pages and the API. Each returns data in a fixed number of queries."""
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import urlencode
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, Window
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from rollouts import gate_checks
+from rollouts import charts, gate_checks, home_registry
 from rollouts.models import (
+    FINISHED_STATUSES,
     AllowedHours,
     ChecklistItem,
     FreezeWindow,
     Gate,
     GateDecision,
+    GateKind,
     GateMeasurement,
+    GateStatus,
     Phase,
     PhaseStatus,
     Release,
@@ -21,6 +26,7 @@ from rollouts.models import (
     RollbackRun,
     RollbackRunStep,
     RollbackStep,
+    Strategy,
 )
 from rollouts.rules import phase_blockers
 from rollouts.schedule import automation_block
@@ -87,15 +93,21 @@ class StatusGroup:
         return self.count - len(self.releases)
 
 
-def dashboard_groups(*, limit: int) -> list[StatusGroup]:
+def dashboard_groups(*, limit: int, filters: "HomeFilters | None" = None, statuses=None) -> list[StatusGroup]:
     """Releases grouped by state, the `limit` most recently changed of each: 4 queries.
 
     The ranking reads only (id, status, updated_at), so it stays cheap as releases pile
-    up; the chosen rows are then loaded with what the rows show.
+    up; the chosen rows are then loaded with what the rows show. `filters` (the home
+    page's search) and `statuses` narrow the releases counted and shown.
     """
-    counts = dict(Release.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    base = Release.objects.all()
+    if filters is not None:
+        base = filters.apply(base)
+    if statuses is not None:
+        base = base.filter(status__in=statuses)
+    counts = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
     ranked_ids = list(
-        Release.objects.annotate(
+        base.annotate(
             rank=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()])
         )
         .filter(rank__lte=limit)
@@ -170,6 +182,7 @@ class ReleasePage:
     automation_block: object
     hours: list
     global_hours: list
+    exposure_chart: charts.ExposureChart | None = None
 
 
 def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
@@ -218,7 +231,10 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
             items = list(gate.items.all())
             gate.items_done = sum(1 for item in items if item.checked_at)
             gate.items_total = len(items)
-            gate.chart = measurement_chart(list(reversed(gate.recent_measurements)))
+            gate.chart = charts.measurement_chart(
+                gate.recent_measurements,
+                thresholds=charts.gate_thresholds(gate.config) if gate.kind == GateKind.METRIC_THRESHOLD else [],
+            )
             gate.config_summary = gate_checks.describe_config(gate.kind, gate.config) if gate.is_automated else ""
     run = (
         RollbackRun.objects.filter(release=release)
@@ -270,34 +286,13 @@ def release_page(*, slug: str, events_limit: int = 100) -> ReleasePage | None:
         automation_block=block,
         hours=hours,
         global_hours=global_hours_list,
+        exposure_chart=charts.exposure_chart(
+            release, phases, now=now, rollback_at=run.started_at if run is not None else None
+        ),
     )
 
 
 MEASUREMENTS_SHOWN = 20
-VERDICT_COLOURS = {"success": "#1f8a4c", "failure": "#c53030", "inconclusive": "#b7791f", "error": "#8a94a6"}
-
-
-def measurement_chart(measurements, width: int = 160, height: int = 36) -> dict | None:
-    """Points for a small inline SVG of the last measurements (oldest first)."""
-    if not measurements:
-        return None
-    values = [m.value for m in measurements if m.value is not None]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    span = (high - low) or 1.0
-    step = width / max(len(measurements) - 1, 1)
-    points = []
-    for i, m in enumerate(measurements):
-        y = height / 2 if m.value is None else height - 4 - (m.value - low) / span * (height - 8)
-        points.append(
-            {
-                "x": round(i * step, 1),
-                "y": round(y, 1),
-                "colour": VERDICT_COLOURS.get(m.verdict, "#8a94a6"),
-                "m": m,
-            }
-        )
-    line = " ".join(f"{p['x']},{p['y']}" for p in points if p["m"].value is not None)
-    return {"width": width, "height": height, "points": points, "line": line, "low": low, "high": high}
 
 
 def global_freezes():
@@ -319,3 +314,282 @@ def release_version(slug: str) -> str | None:
 
 def release_by_slug(slug: str) -> Release | None:
     return Release.objects.select_related("owner").filter(slug=slug).first()
+
+
+# --- Home: filters, and the sections around the release groups ----------------------------
+
+IN_FLIGHT = [ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED, ReleaseStatus.ROLLING_BACK]
+HOME_FILTER_KEYS = ("q", "state", "strategy", "owner", "from", "to")
+
+
+@dataclass(frozen=True)
+class HomeFilters:
+    """The home page's search and filters, read from a querystring. A value that makes no
+    sense (an unknown state, an owner that is not a number, a date that is no date) is
+    dropped, never an error."""
+
+    q: str = ""
+    state: str = ""
+    strategy: str = ""
+    owner: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @classmethod
+    def from_query(cls, params) -> "HomeFilters":
+        def day(name):
+            try:
+                return date.fromisoformat(params.get(name, "").strip())
+            except ValueError:
+                return None
+
+        state = params.get("state", "")
+        strategy = params.get("strategy", "")
+        try:
+            owner = int(params.get("owner", "")) or None
+        except ValueError:
+            owner = None
+        return cls(
+            q=params.get("q", "").strip()[:100],
+            state=state if state in ReleaseStatus.values else "",
+            strategy=strategy if strategy in Strategy.values else "",
+            owner=owner,
+            date_from=day("from"),
+            date_to=day("to"),
+        )
+
+    @property
+    def active(self) -> bool:
+        return any((self.q, self.state, self.strategy, self.owner, self.date_from, self.date_to))
+
+    @property
+    def querystring(self) -> str:
+        pairs = {
+            "q": self.q,
+            "state": self.state,
+            "strategy": self.strategy,
+            "owner": self.owner or "",
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+        }
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+    def apply(self, queryset):
+        if self.q:
+            queryset = queryset.filter(
+                Q(name__icontains=self.q) | Q(version__icontains=self.q) | Q(slug__icontains=self.q)
+            )
+        if self.state:
+            queryset = queryset.filter(status=self.state)
+        if self.strategy:
+            queryset = queryset.filter(strategy=self.strategy)
+        if self.owner:
+            queryset = queryset.filter(owner_id=self.owner)
+        if self.date_from or self.date_to:
+            # A release's date is when it started, or when it is planned to.
+            queryset = queryset.annotate(home_when=Coalesce("started_at", "planned_start"))
+            if self.date_from:
+                queryset = queryset.filter(home_when__date__gte=self.date_from)
+            if self.date_to:
+                queryset = queryset.filter(home_when__date__lte=self.date_to)
+        return queryset
+
+
+def home_owner_choices() -> list[tuple[int, str]]:
+    """People who own a release, for the owner filter (one query)."""
+    from django.contrib.auth import get_user_model
+
+    users = (
+        get_user_model()
+        .objects.filter(releases_owned__isnull=False)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+        .only("username", "first_name", "last_name")
+    )
+    return [(u.pk, u.get_full_name() or u.username) for u in users]
+
+
+@dataclass
+class HomeSections:
+    upcoming_phases: list
+    notices: list  # dicts: message, release, slug, count, first_due
+    rollbacks: list
+
+    @property
+    def upcoming_capped(self) -> bool:
+        return len(self.upcoming_phases) >= HOME_UPCOMING_SHOWN
+
+    @property
+    def notices_capped(self) -> bool:
+        return len(self.notices) >= HOME_UPCOMING_SHOWN
+
+
+HOME_ROLLBACKS_SHOWN = 5
+HOME_UPCOMING_SHOWN = 20
+
+
+def home_sections(*, now=None) -> HomeSections:
+    """The sections every reader sees alike: three queries, whatever the data size."""
+    now = now or timezone.now()
+    upcoming = list(
+        Phase.objects.filter(
+            status=PhaseStatus.PENDING,
+            planned_start__gte=now,
+            planned_start__lt=now + timedelta(days=7),
+        )
+        .exclude(release__status__in=FINISHED_STATUSES)
+        .select_related("release")
+        .only(
+            "name",
+            "environment",
+            "exposure_percent",
+            "planned_start",
+            "release__slug",
+            "release__name",
+            "release__version",
+            "release__status",
+        )
+        .order_by("planned_start", "id")[:HOME_UPCOMING_SHOWN]
+    )
+    notices = _notices_due(now, now + timedelta(hours=24))
+    runs = list(
+        RollbackRun.objects.select_related("release", "started_by")
+        .only(
+            "status",
+            "reason",
+            "started_at",
+            "finished_at",
+            "release__slug",
+            "release__name",
+            "release__version",
+            "started_by__username",
+            "started_by__first_name",
+            "started_by__last_name",
+        )
+        .annotate(
+            steps_total=Coalesce(
+                Subquery(
+                    RollbackRunStep.objects.filter(run=OuterRef("pk"))
+                    .order_by()
+                    .values("run")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+            steps_done=Coalesce(
+                Subquery(
+                    RollbackRunStep.objects.filter(run=OuterRef("pk"), done_at__isnull=False)
+                    .order_by()
+                    .values("run")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+        )
+        .order_by("-started_at", "-id")[:HOME_ROLLBACKS_SHOWN]
+    )
+    for run in runs:
+        run.progress_percent = round(100 * run.steps_done / run.steps_total) if run.steps_total else 100
+    return HomeSections(upcoming_phases=upcoming, notices=notices, rollbacks=runs)
+
+
+def _notices_due(since, until) -> list[dict]:
+    """Pending notices due in [since, until), counted per message. The outbox belongs to
+    comms, which registers this section (rollouts/home_registry.py); none without it."""
+    return home_registry.provide("notices_due", since=since, until=until, limit=HOME_UPCOMING_SHOWN)
+
+
+HOME_WAITING_SHOWN = 20
+
+
+def gates_waiting_for(user, *, can_approve: bool, can_tick: bool) -> list[Gate]:
+    """Gates on the current phase of a running release that this person can act on now:
+    manual approvals (approvers, never on their own release, not decided by them yet) and
+    checklists (people who tick them). One query, none when they can do neither."""
+    kinds = Q(pk__in=[])
+    if can_approve:
+        kinds |= Q(kind=GateKind.MANUAL_APPROVAL) & ~Q(phase__release__owner=user)
+    if can_tick:
+        kinds |= Q(kind=GateKind.CHECKLIST)
+    if not (can_approve or can_tick):
+        return []
+    approvals = (
+        GateDecision.objects.filter(gate=OuterRef("pk"), decision=GateDecision.Decision.APPROVE)
+        .order_by()
+        .values("gate")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    gates = (
+        Gate.objects.filter(
+            kinds,
+            status=GateStatus.PENDING,
+            phase__status=PhaseStatus.ACTIVE,
+            phase__release__status__in=[ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED],
+            phase__release__current_phase=F("phase"),
+        )
+        .exclude(Exists(GateDecision.objects.filter(gate=OuterRef("pk"), user=user)))
+        .select_related("phase__release")
+        .only(
+            "name",
+            "kind",
+            "required",
+            "required_approvals",
+            "status",
+            "phase__name",
+            "phase__release__slug",
+            "phase__release__name",
+            "phase__release__version",
+            "phase__release__status",
+        )
+        .annotate(approvals=Coalesce(Subquery(approvals, output_field=IntegerField()), Value(0)))
+        .order_by("phase__started_at", "phase_id", "position", "id")[:HOME_WAITING_SHOWN]
+    )
+    return list(gates)
+
+
+# --- Calendar -----------------------------------------------------------------------------
+
+
+def calendar_data(*, start: date, end: date):
+    """Releases that may show between `start` and `end` with their phases, and the freeze
+    windows near that range: three queries. Which bars actually fall inside is for
+    rollouts.calendar_chart to decide (estimated ends are not in the database)."""
+    from datetime import UTC, datetime
+
+    margin = timedelta(days=2)  # freeze windows are stored as local wall-clock times
+    since = datetime(start.year, start.month, start.day, tzinfo=UTC) - margin
+    until = datetime(end.year, end.month, end.day, tzinfo=UTC) + margin
+    releases = list(
+        Release.objects.exclude(status=ReleaseStatus.CANCELLED, started_at__isnull=True)
+        .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since - timedelta(days=1)))
+        .filter(Q(started_at__lt=until) | Q(started_at__isnull=True, planned_start__lt=until))
+        .only("slug", "name", "version", "status", "planned_start", "started_at", "finished_at")
+        .annotate(when=Coalesce("started_at", "planned_start"))
+        .prefetch_related(
+            Prefetch(
+                "phases",
+                queryset=Phase.objects.order_by("position", "id").only(
+                    "release_id",
+                    "name",
+                    "status",
+                    "position",
+                    "planned_start",
+                    "started_at",
+                    "finished_at",
+                    "min_soak_minutes",
+                ),
+            )
+        )
+        .order_by("when", "id")
+    )
+    freezes = list(
+        FreezeWindow.objects.filter(starts_local__lt=until, ends_local__gt=since)
+        .filter(Q(release__isnull=True) | Q(release__in=[r.pk for r in releases]))
+        .order_by("starts_local", "id")
+    )
+    return releases, freezes

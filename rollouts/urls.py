@@ -63,3 +63,21 @@ urlpatterns = [
     path("api-tokens/", views_api_tokens.api_tokens, name="api_tokens"),
     path("api-tokens/<int:token_id>/revoke/", views_api_tokens.api_token_revoke, name="api_token_revoke"),
 ]
+
+# --- templates and dossier --------------------------------------------------------------
+from rollouts import views_templates  # noqa: E402
+
+urlpatterns += [
+    path("templates/", views_templates.template_list, name="template_list"),
+    path(
+        "templates/<int:template_id>/new-release/",
+        views_templates.release_from_template,
+        name="release_from_template",
+    ),
+    path("releases/<slug:slug>/save-as-template/", views_templates.template_save, name="template_save"),
+    path("releases/<slug:slug>/clone/", views_templates.release_clone, name="release_clone"),
+    path("releases/<slug:slug>/dossier/", views_templates.release_dossier, name="release_dossier"),
+    path("releases/<slug:slug>/dossier.json", views_templates.release_dossier_json, name="release_dossier_json"),
+    path("home/in-flight/", views.home_in_flight, name="home_in_flight"),
+    path("calendar/", views.calendar, name="calendar"),
+]

@@ -2,6 +2,7 @@
 transitions write, permissions decide."""
 
 import hashlib
+from datetime import UTC, date
 from functools import wraps
 
 from django.conf import settings
@@ -12,14 +13,15 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from rollouts import auth, gate_tokens, permissions, selectors, services, transitions
+from rollouts import auth, calendar_chart, gate_tokens, permissions, selectors, services, transitions
 from rollouts.forms import (
     AllowedHoursForm,
     DecisionForm,
@@ -37,10 +39,14 @@ from rollouts.models import (
     FreezeWindow,
     Gate,
     Phase,
+    PhaseStatus,
     ReleaseStatus,
     RollbackRunStep,
     RollbackStep,
+    Strategy,
 )
+from rollouts.roles import user_roles
+from rollouts.schedule import window_instants
 from rollouts.strategies import proposed_plan
 
 
@@ -141,7 +147,10 @@ def _after_change(
 # --- Dashboard and lists --------------------------------------------------------------
 
 
-DASHBOARD_CACHE_SECONDS = 300
+# A reader's page and the shared sections live at most this long, so "in the next 24 hours"
+# and "in the next 7 days" never lag by more than a minute; the data version still drops
+# them at once on any change.
+DASHBOARD_CACHE_SECONDS = 60
 
 
 def _has_pending_messages(request: HttpRequest) -> bool:
@@ -150,44 +159,188 @@ def _has_pending_messages(request: HttpRequest) -> bool:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The busiest page, so it is built as rarely as possible.
+    """Home: the busiest page, so it is built as rarely as possible.
 
-    The groups are rendered once per version of the data and shared by every reader who
-    sees the same links; each reader's whole page is kept too, keyed by their session's
-    user and CSRF secret. A reload with nothing changed is two cache round trips: the
-    session, then the version, the page and the signed-in user together. The version
-    moves with every change (rollouts/freshness.py); a page with a message to show is
-    never served from cache.
+    Without filters, the parts every reader sees alike (the release groups and the
+    upcoming phases, notices and rollbacks) are rendered once per version of the data and
+    shared by every reader who sees the same links; each reader's whole page (with their
+    own "Waiting for you") is kept too, keyed by their session's user and CSRF secret. A
+    reload with nothing changed is two cache round trips and no query: the session, then
+    the version, the page, the reader's "Waiting for you" and the signed-in user together.
+    The version moves with every change (rollouts/freshness.py); all entries live at most
+    DASHBOARD_CACHE_SECONDS, so the time-window sections stay current; a page with a
+    message to show is never served from cache. A search or filter renders afresh (a fixed
+    number of queries) and is not cached.
     """
+    filters = selectors.HomeFilters.from_query(request.GET)
+    if filters.active:
+        return _dashboard_filtered(request, filters=filters)
     csrf_secret = hashlib.sha256(request.COOKIES.get(settings.CSRF_COOKIE_NAME, "").encode()).hexdigest()[:16]
     user_id = request.session.get(SESSION_KEY)
     page_key = f"flightdeck:dashboard:page:{settings.DASHBOARD_GROUP_LIMIT}:{user_id}:{csrf_secret}"
-    with auth.prefetched_user(request, page_key) as (version, found):
-        return _dashboard(request, version=version, page=found.get(page_key), page_key=page_key)
+    waiting_key = f"flightdeck:dashboard:waiting:{user_id}"
+    with auth.prefetched_user(request, page_key, waiting_key) as (version, found):
+        return _dashboard(
+            request,
+            version=version,
+            page=found.get(page_key),
+            page_key=page_key,
+            waiting=found.get(waiting_key),
+            waiting_key=waiting_key,
+        )
+
+
+def _home_shared(*, can_plan: bool, filters: selectors.HomeFilters) -> dict:
+    """The release groups (in flight, and the rest) and the sections alike for everyone."""
+    groups = selectors.dashboard_groups(limit=settings.DASHBOARD_GROUP_LIMIT, filters=filters)
+    in_flight = [g for g in groups if g.status in selectors.IN_FLIGHT]
+    others = [g for g in groups if g.status not in selectors.IN_FLIGHT]
+    context = {"user_can_plan": can_plan, "filters": filters, "no_releases": not groups}
+    return {
+        "in_flight_html": render_to_string(
+            "rollouts/partials/dashboard_in_flight.html", {**context, "in_flight": in_flight}
+        ),
+        "groups_html": render_to_string("rollouts/partials/dashboard_groups.html", {**context, "groups": others}),
+        "sections_html": render_to_string(
+            "rollouts/partials/home_sections.html", {"sections": selectors.home_sections()}
+        ),
+        "owners": selectors.home_owner_choices(),
+    }
+
+
+def _poll_url(filters: selectors.HomeFilters) -> str:
+    url = reverse("home_in_flight")
+    return f"{url}?{filters.querystring}" if filters.active else url
+
+
+def _home_context(request: HttpRequest, filters: selectors.HomeFilters) -> dict:
+    return {
+        "filters": filters,
+        "states": ReleaseStatus.choices,
+        "strategies": Strategy.choices,
+        "poll_url": _poll_url(filters),
+    }
+
+
+def _waiting_html(user) -> str:
+    """The gates this reader can decide now ("Waiting for you")."""
+    gates = selectors.gates_waiting_for(
+        user, can_approve=permissions.can_decide_gates(user), can_tick=permissions.can_tick_checklist(user)
+    )
+    return render_to_string("rollouts/partials/home_waiting.html", {"waiting": gates})
 
 
 @reader_required
-def _dashboard(request: HttpRequest, *, version: str, page, page_key: str) -> HttpResponse:
+def _dashboard(request: HttpRequest, *, version: str, page, page_key: str, waiting, waiting_key: str) -> HttpResponse:
     can_plan = permissions.can_plan(request.user)
     shows_messages = _has_pending_messages(request)
     if page is not None and page[:2] == (version, can_plan) and not shows_messages:
         response = HttpResponse(page[2])
         response["Vary"] = "Cookie"
         return response
-    groups_key = f"flightdeck:dashboard:{int(can_plan)}:{settings.DASHBOARD_GROUP_LIMIT}"
-    groups = cache.get(groups_key)
-    if groups is not None and groups[0] == version:
-        groups_html = groups[1]
+    filters = selectors.HomeFilters()
+    shared_key = f"flightdeck:dashboard:{int(can_plan)}:{settings.DASHBOARD_GROUP_LIMIT}"
+    shared = cache.get(shared_key)
+    if shared is not None and shared[0] == version:
+        parts = shared[1]
     else:
-        groups_html = render_to_string(
-            "rollouts/partials/dashboard_groups.html",
-            {"groups": selectors.dashboard_groups(limit=settings.DASHBOARD_GROUP_LIMIT), "user_can_plan": can_plan},
-        )
-        cache.set(groups_key, (version, groups_html), DASHBOARD_CACHE_SECONDS)
-    response = render(request, "rollouts/dashboard.html", {"groups_html": groups_html})
+        parts = _home_shared(can_plan=can_plan, filters=filters)
+        cache.set(shared_key, (version, parts), DASHBOARD_CACHE_SECONDS)
+    roles = tuple(sorted(user_roles(request.user)))
+    if waiting is not None and waiting[:2] == (version, roles):
+        waiting_html = waiting[2]
+    else:
+        waiting_html = _waiting_html(request.user)
+        cache.set(waiting_key, (version, roles, waiting_html), DASHBOARD_CACHE_SECONDS)
+    context = {**parts, **_home_context(request, filters), "waiting_html": waiting_html}
+    response = render(request, "rollouts/dashboard.html", context)
     if request.COOKIES.get(settings.CSRF_COOKIE_NAME) and not shows_messages:
         cache.set(page_key, (version, can_plan, response.content.decode()), DASHBOARD_CACHE_SECONDS)
     return response
+
+
+@reader_required
+def _dashboard_filtered(request: HttpRequest, *, filters: selectors.HomeFilters) -> HttpResponse:
+    parts = _home_shared(can_plan=permissions.can_plan(request.user), filters=filters)
+    context = {**parts, **_home_context(request, filters), "waiting_html": _waiting_html(request.user)}
+    response = render(request, "rollouts/dashboard.html", context)
+    response["Vary"] = "Cookie"
+    return response
+
+
+@require_GET
+def home_in_flight(request: HttpRequest) -> HttpResponse:
+    """The "in flight" groups alone, which the home page polls every 10 s.
+
+    The ETag is the data version with the reader's identity and filters, so a poll with
+    nothing changed is answered 304 (no body; htmx leaves the region as it is) after the
+    version read alone.
+    """
+    filters = selectors.HomeFilters.from_query(request.GET)
+    with auth.prefetched_user(request) as (version, _found):
+        return _home_in_flight(request, version=version, filters=filters)
+
+
+@reader_required
+def _home_in_flight(request: HttpRequest, *, version: str, filters: selectors.HomeFilters) -> HttpResponse:
+    can_plan = permissions.can_plan(request.user)
+    tag = hashlib.sha256(f"{version}|{request.user.pk}|{int(can_plan)}|{filters.querystring}".encode()).hexdigest()[:24]
+    etag = f'"{tag}"'
+    sent = [t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")]
+    if etag in sent:
+        response = HttpResponseNotModified()
+    else:
+        groups = selectors.dashboard_groups(
+            limit=settings.DASHBOARD_GROUP_LIMIT, filters=filters, statuses=selectors.IN_FLIGHT
+        )
+        response = render(
+            request,
+            "rollouts/partials/dashboard_in_flight.html",
+            {"in_flight": groups, "user_can_plan": can_plan, "filters": filters},
+        )
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    response["Vary"] = "Cookie"
+    return response
+
+
+@require_GET
+@reader_required
+def calendar(request: HttpRequest) -> HttpResponse:
+    """Every release's phases over a week or a month, with freezes and today marked."""
+    zoom = request.GET.get("zoom", "week")
+    if zoom not in calendar_chart.ZOOMS:
+        zoom = "week"
+    now = timezone.now()
+    try:
+        around = date.fromisoformat(request.GET.get("start", ""))
+    except ValueError:
+        around = now.date()
+    start, end = calendar_chart.window(zoom, around)
+    releases, freezes = selectors.calendar_data(start=start, end=end)
+    labels = dict(PhaseStatus.choices)
+    own: dict[int, list] = {}
+    global_freezes = []
+    for window in freezes:
+        f_start, f_end = (t.astimezone(UTC) for t in window_instants(window))
+        (own.setdefault(window.release_id, []) if window.release_id else global_freezes).append(
+            (window.name, f_start, f_end)
+        )
+    inputs = [
+        calendar_chart.ReleaseInput(
+            name=r.name,
+            version=r.version,
+            url=r.get_absolute_url(),
+            status_label=r.get_status_display(),
+            phases=calendar_chart.phase_spans(
+                r.phases.all(), release_start=r.started_at or r.planned_start, now=now, labels=labels
+            ),
+            freezes=own.get(r.pk, []),
+        )
+        for r in releases
+    ]
+    chart = calendar_chart.build(inputs, zoom=zoom, around=start, now=now, global_freezes=global_freezes)
+    return render(request, "rollouts/calendar.html", {"chart": chart})
 
 
 @require_GET

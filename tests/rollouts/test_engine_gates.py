@@ -199,5 +199,8 @@ def test_release_page__measured_gate__chart_and_last_measurements(manager_client
     release, _gate = metric_release(manager, fake_prometheus, count=5)
     run_ticks(2)
     page = manager_client.get(f"/releases/{release.slug}/").content.decode()
-    assert '<figure class="chart"' in page and page.count("<circle") == 2
+    figure = page.split(f'<figure class="chart chart-measurements" id="gate-{_gate.pk}-chart">')[1].split("</figure>")[
+        0
+    ]
+    assert figure.split("</svg>")[0].count('<circle class="point verdict-success"') == 2
     assert "0.004" in page and "≤ 0.01" in page
