@@ -94,7 +94,7 @@ class StatusGroup:
 
 
 def dashboard_groups(*, limit: int, filters: "HomeFilters | None" = None, statuses=None) -> list[StatusGroup]:
-    """Releases grouped by state, the `limit` most recently changed of each: 4 queries.
+    """Releases grouped by state, the `limit` most recently changed of each: 3 queries.
 
     The ranking reads only (id, status, updated_at), so it stays cheap as releases pile
     up; the chosen rows are then loaded with what the rows show. `filters` (the home
@@ -105,14 +105,18 @@ def dashboard_groups(*, limit: int, filters: "HomeFilters | None" = None, status
         base = filters.apply(base)
     if statuses is not None:
         base = base.filter(status__in=statuses)
-    counts = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
-    ranked_ids = list(
+    # One query ranks within each state and counts each state (a window over the same
+    # partition), so a state's total comes with its first `limit` rows.
+    ranked = list(
         base.annotate(
-            rank=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()])
+            rank=Window(RowNumber(), partition_by=[F("status")], order_by=[F("updated_at").desc(), F("id").desc()]),
+            in_state=Window(Count("pk"), partition_by=[F("status")]),
         )
         .filter(rank__lte=limit)
-        .values_list("id", flat=True)
+        .values_list("id", "status", "in_state")
     )
+    counts = {status: n for _id, status, n in ranked}
+    ranked_ids = [pk for pk, _status, _n in ranked]
     releases = (
         with_progress(
             Release.objects.filter(pk__in=ranked_ids)
@@ -325,13 +329,14 @@ HOME_FILTER_KEYS = ("q", "state", "strategy", "owner", "from", "to")
 @dataclass(frozen=True)
 class HomeFilters:
     """The home page's search and filters, read from a querystring. A value that makes no
-    sense (an unknown state, an owner that is not a number, a date that is no date) is
-    dropped, never an error."""
+    sense (an unknown state or strategy, a date that is no date) is
+    dropped, never an error. The owner is typed (a username, or part of a name) rather than
+    picked from a list, which would cost the page a query."""
 
     q: str = ""
     state: str = ""
     strategy: str = ""
-    owner: int | None = None
+    owner: str = ""  # a username, or part of a first or last name
     date_from: date | None = None
     date_to: date | None = None
 
@@ -345,10 +350,7 @@ class HomeFilters:
 
         state = params.get("state", "")
         strategy = params.get("strategy", "")
-        try:
-            owner = int(params.get("owner", "")) or None
-        except ValueError:
-            owner = None
+        owner = params.get("owner", "").strip()[:100]
         return cls(
             q=params.get("q", "").strip()[:100],
             state=state if state in ReleaseStatus.values else "",
@@ -368,7 +370,7 @@ class HomeFilters:
             "q": self.q,
             "state": self.state,
             "strategy": self.strategy,
-            "owner": self.owner or "",
+            "owner": self.owner,
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
         }
@@ -384,7 +386,11 @@ class HomeFilters:
         if self.strategy:
             queryset = queryset.filter(strategy=self.strategy)
         if self.owner:
-            queryset = queryset.filter(owner_id=self.owner)
+            queryset = queryset.filter(
+                Q(owner__username__iexact=self.owner)
+                | Q(owner__first_name__icontains=self.owner)
+                | Q(owner__last_name__icontains=self.owner)
+            )
         if self.date_from or self.date_to:
             # A release's date is when it started, or when it is planned to.
             queryset = queryset.annotate(home_when=Coalesce("started_at", "planned_start"))
@@ -393,20 +399,6 @@ class HomeFilters:
             if self.date_to:
                 queryset = queryset.filter(home_when__date__lte=self.date_to)
         return queryset
-
-
-def home_owner_choices() -> list[tuple[int, str]]:
-    """People who own a release, for the owner filter (one query)."""
-    from django.contrib.auth import get_user_model
-
-    users = (
-        get_user_model()
-        .objects.filter(releases_owned__isnull=False)
-        .distinct()
-        .order_by("first_name", "last_name", "username")
-        .only("username", "first_name", "last_name")
-    )
-    return [(u.pk, u.get_full_name() or u.username) for u in users]
 
 
 @dataclass

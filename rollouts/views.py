@@ -204,7 +204,6 @@ def _home_shared(*, can_plan: bool, filters: selectors.HomeFilters) -> dict:
         "sections_html": render_to_string(
             "rollouts/partials/home_sections.html", {"sections": selectors.home_sections()}
         ),
-        "owners": selectors.home_owner_choices(),
     }
 
 

@@ -8,10 +8,10 @@ from tests.factories import ChecklistItemFactory, GateFactory, release_with_phas
 
 pytestmark = pytest.mark.django_db
 
-# session, user, user's roles, data version, status counts, ranked ids, releases, gates of current
-# phases; home's sections: upcoming phases, notices due, recent rollbacks, owners for the filter,
-# gates waiting for this reader
-DASHBOARD_QUERIES = 13
+# session, user, user's roles, data version, ranked ids with state counts, releases, gates of
+# current phases; home's sections: upcoming phases, notices due, recent rollbacks, gates waiting
+# for this reader
+DASHBOARD_QUERIES = 11
 # the same version again: the shared parts and this reader's "waiting for you" come from the cache
 DASHBOARD_QUERIES_CACHED = 4
 # session, user, roles, release, phases, gates, decisions, checklist items, gate measurements,
