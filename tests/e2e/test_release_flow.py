@@ -10,8 +10,6 @@ from rollouts.models import PhaseStatus, Release, ReleaseStatus
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = "/tmp/e2e-release.png"
-
 
 def phase_card(page: Page, name: str) -> Locator:
     return page.locator(f'li.phase[data-phase="{name}"]')
@@ -40,7 +38,7 @@ def approve_gate(page: Page, phase: str, gate: str, comment: str) -> None:
     expect(page.locator("#release-body .messages")).to_contain_text(f"You approved “{gate}”.")
 
 
-def test_release_manager__plans_and_runs_canary__release_completes(sign_in, manager, approver, page_errors):
+def test_release_manager__plans_and_runs_canary__release_completes(sign_in, manager, approver, page_errors, shoot):
     # Given a release manager signed in
     mgr = sign_in(manager)
 
@@ -179,7 +177,7 @@ def test_release_manager__plans_and_runs_canary__release_completes(sign_in, mana
             "Maria Manager planned the release",
         ]
     )
-    mgr.screenshot(path=SCREENSHOT, full_page=True)
+    shoot(mgr, "release-completed")
 
     # And the database agrees
     release = Release.objects.get(name="Checkout", version="3.1.0")
