@@ -43,3 +43,28 @@ function flightdeckGateKinds(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { flightdeckGateKinds(document); });
 document.addEventListener("htmx:load", function (event) { flightdeckGateKinds(event.detail.elt); });
+
+// No inline scripts or handlers in templates (a strict Content-Security-Policy forbids them):
+// <form data-progress="Creating…"> says so and blocks a second submit; <form data-confirm="…">
+// asks first; <button data-print> prints the page.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var question = form.getAttribute && form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  var progress = form.getAttribute && form.getAttribute("data-progress");
+  if (progress) {
+    var button = form.querySelector("button[type=submit]");
+    if (button) {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+    }
+    var status = document.getElementById("create-progress");
+    if (status) status.textContent = progress;
+  }
+});
+document.addEventListener("click", function (event) {
+  if (event.target.closest && event.target.closest("[data-print]")) window.print();
+});
