@@ -585,3 +585,10 @@ def calendar_data(*, start: date, end: date):
         .order_by("starts_local", "id")
     )
     return releases, freezes
+
+
+def release_template_choices(limit: int = 20) -> list:
+    """Saved release templates to start a new release from (one query)."""
+    from rollouts.models import ReleaseTemplate
+
+    return list(ReleaseTemplate.objects.only("id", "name").order_by("name", "id")[:limit])

@@ -396,7 +396,13 @@ def release_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "rollouts/release_form.html",
-        {"form": form, "proposed": proposed_plan(strategy), "strategy": strategy, "creating": True},
+        {
+            "form": form,
+            "proposed": proposed_plan(strategy),
+            "strategy": strategy,
+            "creating": True,
+            "templates": selectors.release_template_choices(),
+        },
         status=status,
     )
 

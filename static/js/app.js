@@ -61,7 +61,7 @@ document.addEventListener("submit", function (event) {
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
     }
-    var status = document.getElementById("create-progress");
+    var status = form.querySelector("[data-progress-status]") || document.getElementById("create-progress");
     if (status) status.textContent = progress;
   }
 });

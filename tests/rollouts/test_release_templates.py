@@ -501,3 +501,14 @@ def test_template_list__few_or_many__same_query_count(client, manager, count, dj
     with django_assert_num_queries(4):
         response = client.get("/templates/")
     assert response.status_code == 200 and response.content.decode().count('<tr id="template-') == count
+
+
+def test_new_release_page__saved_templates__offered_as_a_start(client, manager, rich):
+    # Given a saved template
+    template = release_templates.template_save_from_release(release_id=rich.pk, name="Canary with comms", actor=manager)
+    client.force_login(manager)
+    # When a release manager opens "Plan a release"
+    page = client.get("/releases/new/").content.decode()
+    # Then the template is offered as a starting point
+    assert 'id="from-template"' in page and f'href="/templates/{template.pk}/new-release/"' in page
+    assert "Canary with comms" in page
