@@ -362,6 +362,7 @@ SPECTACULAR_SETTINGS = {
         "WritableGateKindEnum": "rollouts.api.serializers.WRITABLE_GATE_KINDS",
         "MessageKindEnum": "comms.models.MessageKind",
         "DocStatusEnum": "docs_portal.models.DocStatus",
+        "KnownIssueStatusEnum": "docs_portal.models.KnownIssueStatus",
     },
 }
 

@@ -85,6 +85,15 @@ def flags_data(n, manager, approver):
         )
 
 
+def briefing_data(n, manager, approver):
+    from docs_portal import briefing_services
+
+    release = release_with_phases(owner=manager, slug=f"b-{n}")
+    for i in range(n):
+        briefing_services.known_issue_create(actor=manager, release_id=release.pk, title=f"Issue {i}")
+        briefing_services.faq_create(actor=manager, release_id=release.pk, question=f"Q{i}?", answer="A.")
+
+
 # (path, how to make data of size n, queries)
 LISTS = [
     ("/api/v1/releases", releases, AUTH + PAGE + 1),  # + gates of the current phases
@@ -101,6 +110,8 @@ LISTS = [
     ("/api/v1/webhooks", webhook_data, AUTH + PAGE),
     ("/api/v1/webhook-deliveries", webhook_data, AUTH + PAGE + 1),  # + attempts
     ("/api/v1/docs", docs_data, AUTH + PAGE),
+    ("/api/v1/known-issues", briefing_data, AUTH + PAGE),
+    ("/api/v1/faq", briefing_data, AUTH + PAGE),
     ("/api/v1/flags", flags_data, AUTH + PAGE + 1),  # + segments
     ("/api/v1/segments", flags_data, AUTH + PAGE),
 ]
