@@ -140,7 +140,8 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def _one(self, subscription_id: int, **extra) -> dict:
         return {**self.get_serializer(self.get_queryset().get(pk=subscription_id)).data, **extra}
 
-    @idempotent
+    # The secret is shown once: a replayed create answers with it blanked, as gate tokens are.
+    @idempotent(redact=("secret",))
     def create(self, request):
         data = self.validated(WebhookSubscriptionWriteSerializer, request.data)
         release = None

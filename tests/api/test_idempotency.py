@@ -183,3 +183,13 @@ def test_advance__same_key_from_many_threads_at_once__one_transition(manager, ap
         assert r.status_code == 200 or r.json()["code"] == "idempotency_in_progress", r.json()
     release.refresh_from_db()
     assert release.current_phase.position == 1
+
+
+def test_webhook_create__replay_does_not_hand_out_the_secret_again(api):
+    body = {"name": "Deploy bot", "url": "https://ci.example.com/hooks", "events": ["phase.advanced"]}
+    first = api.post("/api/v1/webhooks", body, headers=key("w"))
+    retry = api.post("/api/v1/webhooks", body, headers=key("w"))
+    assert first.status_code == retry.status_code == 201
+    assert first.json()["secret"] and retry.json()["secret"] is None
+    assert retry.json()["id"] == first.json()["id"]
+    assert first.json()["secret"] not in str(IdempotencyRecord.objects.get().response_body)
