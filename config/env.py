@@ -71,3 +71,13 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise ImproperlyConfigured(f"{name} must start with one of {allowed}, got {raw!r}")
     return raw
+
+
+def env_choice(name: str, default: str, *, choices: set[str]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(sorted(choices))}, got {raw!r}")
+    return value

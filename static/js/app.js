@@ -27,6 +27,29 @@ window.flightdeckMayRefresh = function () {
   return true;
 };
 
+// Polling panels wait while someone works in them. An htmx trigger filter ("every 5s [...]")
+// would need eval, which the Content-Security-Policy forbids (htmx-config allowEval:false),
+// so a polling element names its rule in data-poll-if and a poll the rule refuses is skipped
+// (htmx keeps polling; the next tick asks again).
+var flightdeckPollRules = {
+  release: function () {
+    return window.flightdeckMayRefresh();
+  },
+  briefing: function () {
+    if (document.hidden || document.querySelector("#briefing-body .briefing-form")) return false;
+    var active = document.activeElement;
+    return !(active && active.matches && active.matches("#briefing-body input, #briefing-body textarea, #briefing-body select"));
+  },
+  "comms-plan": function () {
+    return !document.querySelector("#comms-plan .plan-form, #comms-plan details[open], #comms-plan .message-preview");
+  },
+};
+document.addEventListener("htmx:confirm", function (event) {
+  var elt = event.detail.elt;
+  var rule = elt && elt.getAttribute && flightdeckPollRules[elt.getAttribute("data-poll-if")];
+  if (rule && !rule()) event.preventDefault();
+});
+
 // Gate form: show only the settings of the chosen kind (all are shown without JavaScript).
 function flightdeckGateKinds(root) {
   (root || document).querySelectorAll("form.gate-form").forEach(function (form) {

@@ -15,6 +15,10 @@ What every browser test gets from here:
       load resource: … status of 4xx/5xx" is judged through the response, not twice.
     * net::ERR_ABORTED: the browser cancelling a request because the page navigated or
       htmx replaced the element that sent it; the server did not fail.
+  And a Content-Security-Policy violation is a problem on every page and frame: an init
+  script (which the page's own policy does not govern) listens for `securitypolicyviolation`
+  and hands each one to the guard at once through an exposed function, so a violation on a
+  page the test has already left is not lost.
   Anything else a test expects (a 404 page it opens on purpose) goes on its allow-list:
   `browser_guard.allow(r"HTTP 404 GET .*/missing/")`, a regex searched in the problem line.
 - `shoot(page, name)`: a full-page screenshot at test-results/screenshots/<test>/<name>.png
@@ -24,6 +28,7 @@ What every browser test gets from here:
   fails on violations of impact serious or critical, naming rule, impact, help and targets.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -50,6 +55,24 @@ SCREENSHOTS = ROOT / "test-results" / "screenshots"
 AXE_IMPACTS_THAT_FAIL = ("serious", "critical")
 EXPECTED_STATUSES = frozenset({409, 422})  # htmx swaps these in place: see the module docstring
 STATUS_CONSOLE_LINE = re.compile(r"^Failed to load resource: the server responded with a status of \d{3}")
+CSP_REPORTER = "flightdeckCspViolation"
+# Runs in every document and frame before the page's own scripts; calls CSP_REPORTER.
+CSP_RECORDER = """
+(() => {
+  const report = (event) => {
+    const seen = {
+      url: document.location.href,
+      directive: event.effectiveDirective || event.violatedDirective,
+      blocked: event.blockedURI || "",
+      source: event.sourceFile ? event.sourceFile + ":" + event.lineNumber : "",
+      sample: event.sample || "",
+    };
+    (window.__cspViolations = window.__cspViolations || []).push(seen);
+    if (typeof window.flightdeckCspViolation === "function") window.flightdeckCspViolation(seen);
+  };
+  window.addEventListener("securitypolicyviolation", report, true);
+})();
+"""
 
 
 def axe_script() -> Path:
@@ -129,6 +152,8 @@ class BrowserGuard:
         self.allowed.append(re.compile(pattern))
 
     def watch(self, page) -> None:
+        page.expose_function(CSP_REPORTER, self._csp_violation)
+        page.add_init_script(CSP_RECORDER)
         page.on("console", lambda msg: self._console(page, msg))
         page.on("pageerror", lambda error: self._page_error(page, error))
         page.on("requestfailed", self._request_failed)
@@ -145,6 +170,17 @@ class BrowserGuard:
     def _page_error(self, page, error) -> None:
         self.page_errors.append(f"{page.url}: {error}")
         self._add(f"uncaught error on {page.url}: {error}")
+
+    def _csp_violation(self, seen: dict) -> None:
+        where = f" at {seen['source']}" if seen.get("source") else ""
+        sample = f" ({seen['sample']!r})" if seen.get("sample") else ""
+        blocked = seen.get("blocked") or "?"
+        self._add(f"CSP violation on {seen.get('url')}: {seen.get('directive')} blocked {blocked}{where}{sample}")
+
+    def settle(self, page) -> None:
+        """Let violations the page has raised but not yet reported reach the guard."""
+        with contextlib.suppress(Exception):  # a closed or crashed page has nothing left to report
+            page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
 
     def _request_failed(self, request) -> None:
         failure = request.failure or ""
@@ -221,6 +257,8 @@ def open_page(browser, live_server, browser_guard, screenshots, request) -> Iter
                 page.screenshot(path=str(path), full_page=True)
             except Exception:  # a page that is gone leaves no picture; the failure stands
                 pass
+    for page in pages:
+        browser_guard.settle(page)
     browser_guard.recording = False  # closing cancels in-flight polls; that is no problem of the page
     for context in contexts:
         context.close()
@@ -287,7 +325,8 @@ def support_page(sign_in, support):
 def axe_violations(page) -> list[dict]:
     """axe-core's violations of impact serious or critical on the page as it is now."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(axe_script()))
+        # From the site's own static files: an inline copy would break its script-src policy.
+        page.add_script_tag(url=f"/static/vendor/{axe_script().name}")
     violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [v for v in violations if v.get("impact") in AXE_IMPACTS_THAT_FAIL]
 

@@ -106,7 +106,8 @@ def test_roles__shared_cache__removed_from_group__loses_access_at_once(
 
 
 def test_session__shared_cache__sign_out_ends_the_session(redis_cache, client, manager, password):
-    assert client.login(username="manager", password=password)
+    signed_in = client.post("/accounts/login/", {"username": "manager", "password": password})
+    assert signed_in.status_code == 302
     assert client.get("/").status_code == 200
     client.post("/accounts/logout/")
     assert client.get("/").status_code == 302
