@@ -7,24 +7,40 @@ and CELERY_BROKER_URL at Redis.
 
 import ipaddress
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
+from config.logs import FORMATS as LOG_FORMATS
+from config.logs import build_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / env_str("FLIGHTDECK_VAR_DIR", "var")  # relative paths are under the project
 
+# production turns on the strict defaults of the Security section below and refuses to
+# start without a real SECRET_KEY or with DEBUG on.
+DJANGO_ENV = env_choice("DJANGO_ENV", "development", choices={"development", "production"})
+PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production: its error pages show settings and code")
+_DEVELOPMENT_SECRET_KEY = "flightdeck-insecure-development-key-change-me"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", "")
+if PRODUCTION and SECRET_KEY.strip() in {"", _DEVELOPMENT_SECRET_KEY}:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a long random value when DJANGO_ENV=production "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
 if not SECRET_KEY:
     if not DEBUG and env_bool("FLIGHTDECK_REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when FLIGHTDECK_REQUIRE_SECRET_KEY is on")
     # Development-only key; production sets SECRET_KEY (see .env.example).
-    SECRET_KEY = "flightdeck-insecure-development-key-change-me"  # noqa: S105
+    SECRET_KEY = _DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -45,14 +61,18 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "rollouts",
     "comms",
     "docs_portal",
     "flags",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout found while signing in into its page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -150,13 +171,90 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["rollouts.auth.CachedModelBackend"]
+# Axes first: it refuses a locked-out sign-in before any password is checked (Security below).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "rollouts.auth.CachedModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+
+# --- Security (README "Production") ------------------------------------------------------
+# DJANGO_ENV=production turns these on so that `manage.py check --deploy` has nothing to
+# say; each stays a variable for a deployment that must differ (check --deploy then warns).
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# Pages send the CSRF token from the template (hx-headers, forms); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# Behind a proxy that ends TLS, the header it sets to say the request came over HTTPS
+# (e.g. X-Forwarded-Proto). Only name it when the proxy always sets or overwrites it:
+# otherwise a client could claim HTTPS itself.
+SECURE_PROXY_SSL_HEADER_NAME = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+if SECURE_PROXY_SSL_HEADER_NAME:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", SECURE_PROXY_SSL_HEADER_NAME):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+            f"got {SECURE_PROXY_SSL_HEADER_NAME!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + SECURE_PROXY_SSL_HEADER_NAME.upper().replace("-", "_"), "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# The client address for the sign-in lockout: the connection's, or, behind a proxy, the
+# one it puts in CLIENT_IP_HEADER (config/security.py). Name the header only when the
+# proxy sets or overwrites it, or anyone could pick the address they are locked out under.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "").strip()
+if CLIENT_IP_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        f"CLIENT_IP_HEADER must be a header name such as X-Forwarded-For or X-Real-IP, got {CLIENT_IP_HEADER!r}"
+    )
+# For a list header (X-Forwarded-For: client, proxy1, …): how many proxies of yours append to it.
+CLIENT_IP_PROXY_COUNT = env_int("CLIENT_IP_PROXY_COUNT", 1, minimum=1)
+
+# Content-Security-Policy on every response, in every environment (the browser tests run
+# under it). Scripts only from this site: no inline script, no eval (htmx runs with
+# allowEval off; templates carry no handlers, tests/config/test_templates.py). Style
+# sheets only from this site too; style *attributes* are allowed because progress bars and
+# the email preview carry computed widths and inline email styles. An attribute cannot
+# run script or load anything img-src does not allow, and inline <style> elements stay
+# blocked. The API docs pages (config/api_urls.py) add what Swagger UI and Redoc need.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused for AXES_COOLOFF_MINUTES. The same
+# person from another address still signs in, and a lockout never lasts for ever.
+# An admin lifts it early: manage.py axes_reset_username <name>.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out do not push the end of the lockout further away, so the page
+# can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_VERBOSE = False
 
 # --- I18N / time ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -253,14 +351,24 @@ CELERY_BEAT_SCHEDULE = {
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# json: one JSON object per line for log shippers; plain: text for people (config/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "plain", choices=LOG_FORMATS)
+LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# --- Operations (ops/: /healthz, /readyz, /metrics, /ops/status/) -----------------------
+# /readyz fails its beat check when the engine's last tick is older than this many seconds;
+# 0 leaves beat out of readiness (the status page and /metrics still show the tick's age).
+READY_MAX_TICK_AGE = env_int("READY_MAX_TICK_AGE", 30, minimum=0)
+if 0 < READY_MAX_TICK_AGE < 2 * ENGINE_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"READY_MAX_TICK_AGE must be 0 (off) or at least twice ENGINE_TICK_SECONDS ({2 * ENGINE_TICK_SECONDS:g}), "
+        f"got {READY_MAX_TICK_AGE}"
+    )
+# When set, /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; empty leaves it open.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()
+# Orchestrator and load balancer probes often speak plain HTTP to the process: answer them
+# rather than redirect to HTTPS (SECURE_SSL_REDIRECT). They carry no secret either way.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- Outbound calls (gates, webhooks, rollback actions) -------------------------------
 OUTBOUND_TIMEOUT_SECONDS = env_float("OUTBOUND_TIMEOUT_SECONDS", 5.0, minimum=0.1)

@@ -15,5 +15,6 @@ urlpatterns = [
     path("feeds/", include("docs_portal.urls_feeds")),
     path("flags/", include("flags.urls")),
     path("ofrep/v1/", include("flags.urls_ofrep")),
+    path("", include("ops.urls")),
     path("", include("rollouts.urls")),
 ]

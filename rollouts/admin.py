@@ -204,3 +204,20 @@ class ReleaseTemplateAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["created_by"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+@admin.register(models.Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    """Written by the periodic tasks only; shown for reference (the operations page reads it)."""
+
+    list_display = ["kind", "beat_at", "took_ms"]
+    readonly_fields = ["kind", "beat_at", "took_ms"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

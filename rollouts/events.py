@@ -31,8 +31,23 @@ def unregister(handler: Handler) -> None:
         _handlers.remove(handler)
 
 
+def _log(event: Event, *, actor, gate_kind: str | None) -> None:
+    """One line per committed Event: its ids as fields (LOG_FORMAT=json) and in the text."""
+    fields = {
+        "event": event.verb,
+        "event_id": event.pk,
+        "release_id": event.release_id,
+        "phase_id": event.phase_id,
+        "gate_id": event.gate_id,
+        "gate_kind": gate_kind,
+        "actor": actor.get_username() if actor is not None else "system",
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "event")
+    log.info("%s %s", event.verb, text, extra=fields)
+
+
 def _dispatch(event_id: int, verb: str, release_id: int) -> None:
-    log.info("%s release=%s event=%s", verb, release_id, event_id)
     freshness.bump()
     for handler in list(_handlers):
         try:
@@ -46,5 +61,11 @@ def record(*, release: Release, verb: str, actor=None, phase=None, gate=None, re
     event = Event.objects.create(
         release=release, verb=verb, actor=actor, phase=phase, gate=gate, reason=reason, data=data
     )
-    transaction.on_commit(lambda: _dispatch(event.pk, verb, release.pk))
+    gate_kind = gate.kind if gate is not None else None
+
+    def committed() -> None:
+        _log(event, actor=actor, gate_kind=gate_kind)
+        _dispatch(event.pk, verb, release.pk)
+
+    transaction.on_commit(committed)
     return event

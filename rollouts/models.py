@@ -638,3 +638,22 @@ class ReleaseTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Heartbeat(models.Model):
+    """When a periodic task last finished a run: one row per kind, upserted by every run.
+
+    Readiness (/readyz), the operations page and /metrics read it to tell a running beat
+    from a stopped one (rollouts/heartbeat.py writes it).
+    """
+
+    class Kind(models.TextChoices):
+        ENGINE = "engine", "Rollout engine tick"
+        OUTBOX = "outbox", "Notice outbox tick"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, primary_key=True)
+    beat_at = models.DateTimeField()
+    took_ms = models.PositiveIntegerField(default=0, help_text="How long the last run took.")
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -5,10 +5,13 @@ delivery a no-op. Retries are finite and short (due work waits in the database, 
 the broker), and only for errors that a retry can fix.
 """
 
+import time
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from rollouts import engine, webhooks
+from rollouts import engine, heartbeat, webhooks
+from rollouts.models import Heartbeat
 
 TRANSIENT = (OperationalError, InterfaceError)
 RETRY = {
@@ -24,7 +27,10 @@ RETRY = {
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def engine_tick() -> dict:
+    started = time.monotonic()
     report = engine.tick()
+    # After the work: a tick that keeps failing leaves the heartbeat old, and /readyz says so.
+    heartbeat.beat(Heartbeat.Kind.ENGINE, took_ms=(time.monotonic() - started) * 1000)
     return {
         "gates": len(report.gates_claimed),
         "advanced": report.advanced,

@@ -4,7 +4,6 @@ from rollouts import views, views_api_tokens
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("healthz", views.health, name="health"),
     path("releases/", views.release_list, name="release_list"),
     path("webhooks/", include("rollouts.urls_webhooks")),
     path("releases/new/", views.release_create, name="release_create"),

@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -357,13 +356,6 @@ def release_list(request: HttpRequest) -> HttpResponse:
         "rollouts/release_list.html",
         {"page": page, "releases": releases, "status": status, "query": query, "statuses": ReleaseStatus.choices},
     )
-
-
-@require_GET
-def health(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")
 
 
 # --- Release create / edit ------------------------------------------------------------
