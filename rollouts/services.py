@@ -410,11 +410,14 @@ def allowed_hours_add(*, actor, release_id: int | None, timezone_name: str, week
     from rollouts.schedule import zone
 
     zone(timezone_name)
+    days = sorted(set(weekdays))
+    if not days or any(not isinstance(d, int) or not 1 <= d <= 7 for d in days):
+        raise ValidationError({"weekdays": "Choose days from Monday (1) to Sunday (7)."})
     release = _lock(release_id) if release_id else None
     rule = AllowedHours.objects.create(
         release=release,
         timezone=timezone_name,
-        weekdays=sorted(set(weekdays)),
+        weekdays=days,
         start_time=start_time,
         end_time=end_time,
     )

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from rollouts import engine, services, transitions
@@ -178,6 +179,18 @@ def test_allowed_hours__release_rules_override_global(manager):
         release=release, timezone="UTC", weekdays=[1, 2, 3, 4, 5, 6, 7], start_time=time(0), end_time=time(23, 59)
     )
     assert automation_block(release, datetime(2026, 11, 4, 12, 0, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize("weekdays", [[0], [1, 8], []])
+def test_allowed_hours_add__days_outside_monday_to_sunday__refused_nothing_saved(manager, weekdays):
+    release = auto_release(manager, soak=0)
+    with pytest.raises(ValidationError) as refused:
+        services.allowed_hours_add(
+            actor=manager, release_id=release.pk, timezone_name="UTC", weekdays=weekdays,
+            start_time=time(9), end_time=time(17),
+        )  # fmt: skip
+    assert "Monday (1) to Sunday (7)" in str(refused.value)
+    assert not AllowedHours.objects.exists()
 
 
 def test_freeze_form__bad_zone_and_end_before_start__messages(manager_client, release):
