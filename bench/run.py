@@ -80,6 +80,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lag-spread", type=float, help="seconds over which they fall due (default 25, quick 10)")
     p.add_argument("--skip-comms", action="store_true", help="skip the notice part (outbox drain and lag)")
     p.add_argument("--skip-ofrep", action="store_true", help="skip the OFREP flag evaluation figures")
+    p.add_argument(
+        "--skip-faults", action="store_true", help="skip the fault runs (private Redis and PostgreSQL restarted)"
+    )
+    p.add_argument(
+        "--skip-scaleout", action="store_true", help="skip the two-server scale-out run (needs PostgreSQL and Redis)"
+    )
+    p.add_argument(
+        "--scaleout-stakeholders", type=int, help="stakeholders in the scale-out run (default 100, quick 10)"
+    )
+    p.add_argument("--scaleout-phases", type=int, help="phases of its release (default 5, quick 3)")
     p.add_argument("--comms-notices", type=int, help="due notices for the drain rate (default 5000, quick 1000)")
     p.add_argument("--comms-lag-notices", type=int, help="notices for the lag (default 500, quick 100)")
     p.add_argument("--comms-lag-spread", type=float, help="seconds their due times spread over (default 120, quick 20)")
@@ -541,6 +551,12 @@ def run(args) -> list[str]:
         # bench/comms.py as bench.comms: a plain `import comms` is the app package.
         comms_bench = importlib.import_module("bench.comms")
         failures += comms_bench.run(args, env, emit, log)
+    if not args.skip_scaleout:
+        # bench/scaleout.py: tests/reliability/test_scaleout.py at bench size, in its own pytest.
+        failures += importlib.import_module("bench.scaleout").run(args, env, emit, log)
+    if not args.skip_faults:
+        # bench/faults.py in a child process of its own, against its own PostgreSQL and Redis.
+        failures += importlib.import_module("bench.faults").run(args, emit, log)
     emit("total_seconds", f"{time.monotonic() - started:.1f}")
     return failures
 

@@ -6,7 +6,9 @@ its lease runs out. Before the SMTP conversation a notice moves pending → send
 compare-and-set; after the server accepts it, sending → sent. A worker killed between
 those two leaves a "sending" notice whose lease runs out: it is sent again, with the
 same Message-ID, which is the one case a notice can arrive twice (counted in the fault
-test). A sent notice is never claimed again.
+test). A database that goes away between the two (a restart, a failover) is waited for
+while the lease lasts, so it does not make a second copy (bench/faults.py). A sent notice
+is never claimed again.
 """
 
 import contextlib
@@ -20,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -80,6 +82,8 @@ class TransientError(Exception):
 
 def classify(exc: Exception) -> Exception:
     """Turn an SMTP or network error into Permanent or Transient, keeping the server's words."""
+    if isinstance(exc, (PermanentError, TransientError)):  # already decided (chat webhooks)
+        return exc
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, answer = next(iter(exc.recipients.values()))
         text = f"{code} {answer.decode(errors='replace') if isinstance(answer, bytes) else answer}"
@@ -140,9 +144,26 @@ def _start_sending(notice: Notice, claim_token: str, now, audience_ids: list[int
         return cursor.rowcount == 1
 
 
-def _mark_sent(notice_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_MARK_SENT, [timezone.now(), notice_id])
+MARK_SENT_RETRY_SECONDS = 0.5
+LEASE_MARGIN = timedelta(seconds=5)  # stop waiting this long before the lease ends
+
+
+def _mark_sent(notice_id: int, *, lease_ends) -> None:
+    """sending → sent. The server has the mail by now: should the database be away (a
+    restart cut the connection), keep trying on a fresh connection while our lease still
+    keeps others off the notice, rather than leave it to be sent again when the lease ends."""
+    sent_at = timezone.now()
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SENT, [sent_at, notice_id])
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or timezone.now() >= lease_ends - LEASE_MARGIN:
+                raise
+            log.warning("comms.mark_sent_retry notice=%s: the database is away; trying again", notice_id)
+            connection.close()
+            time.sleep(MARK_SENT_RETRY_SECONDS)
 
 
 def _still_wanted(notice: Notice, audience_ids: list[int]) -> str:
@@ -238,7 +259,8 @@ def send_batch(claim_token: str, notice_ids: list[int], *, mailer: Mailer | None
                 report.skipped += 1  # gone, done, or claimed again by someone else
                 continue
             audience_ids = audiences.get(notice.message_id, [])
-            if not _start_sending(notice, claim_token, timezone.now(), audience_ids):
+            taken_at = timezone.now()
+            if not _start_sending(notice, claim_token, taken_at, audience_ids):
                 # Rare: find out whether the recipient opted out, or someone else has it.
                 reason = _still_wanted(notice, audience_ids)
                 if reason:
@@ -266,8 +288,9 @@ def send_batch(claim_token: str, notice_ids: list[int], *, mailer: Mailer | None
                 else:
                     report.retried += 1
                 continue
-            _mark_sent(notice.pk)
+            _mark_sent(notice.pk, lease_ends=taken_at + LEASE)
             report.sent += 1
+            _log(logging.INFO, "comms.notice_sent", notice)
     finally:
         if own_mailer:
             mailer.drop()
@@ -279,13 +302,29 @@ def _close_quietly(connection) -> None:
         connection.close()
 
 
+def _log(level: int, event: str, notice: Notice, error: Exception | None = None) -> None:
+    """One line per send outcome, with the notice's ids (never the recipient's address)."""
+    fields = {
+        "event": event,
+        "notice_id": notice.pk,
+        "release_id": notice.message.plan.release_id,
+        "phase_id": notice.message.phase_id,
+        "channel": notice.message.channel,
+        "attempt": notice.attempts,
+    }
+    if error is not None:
+        fields["error"] = str(error)[:500]
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("event", "error") and v is not None)
+    log.log(level, "%s %s%s", event, text, f" {error}" if error is not None else "", extra=fields)
+
+
 def _record_failure(notice: Notice, error: Exception) -> str:
     now = timezone.now()
     if isinstance(error, PermanentError) or notice.attempts >= MAX_ATTEMPTS:
         Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
             status=Notice.Status.FAILED, last_error=str(error)[:2000], claimed_until=None
         )
-        log.warning("comms.notice_failed notice=%s %s", notice.pk, error)
+        _log(logging.WARNING, "comms.notice_failed", notice, error)
         return "failed"
     Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
         status=Notice.Status.PENDING,
@@ -293,7 +332,7 @@ def _record_failure(notice: Notice, error: Exception) -> str:
         due_at=now + backoff(notice.attempts),
         claimed_until=None,
     )
-    log.info("comms.notice_retry notice=%s attempt=%s %s", notice.pk, notice.attempts, error)
+    _log(logging.INFO, "comms.notice_retry", notice, error)
     return "retry"
 
 

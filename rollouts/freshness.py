@@ -7,6 +7,7 @@ so the version is read from the database instead (one indexed query).
 """
 
 import hashlib
+import logging
 import uuid
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from django.core.cache import cache
 from django.db import connection
 
 VERSION_KEY = "flightdeck:version"
+
+log = logging.getLogger("rollouts.freshness")
 
 
 def shared_cache() -> bool:
@@ -25,7 +28,13 @@ def bump() -> None:
     if shared_cache():
         # A fresh random token, not a counter: after an eviction a counter could come back
         # to an old value and serve an old page.
-        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        try:
+            cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        except Exception as exc:  # the cache is away (Redis restarting)
+            # bump runs after commit, before the event handlers: raising here would cost the
+            # change its notices and webhooks and answer an error for a change that was made.
+            # Cached pages then live until their own expiry (a restarted Redis holds none).
+            log.warning("freshness.bump_failed: %s", exc)
 
 
 def current_and(*keys: str) -> tuple[str, dict]:
