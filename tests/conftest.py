@@ -76,6 +76,11 @@ def _fast_password_hasher():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Fakes of the outside world (Prometheus, webhook receivers) listen on loopback.
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    # Each test client builds the middleware anew; WhiteNoise's file scan happens once (tests/static.py).
+    from tests.static import REAL
+
+    assert REAL in settings.MIDDLEWARE, "tests/static.py replaces WhiteNoise's middleware: keep the names in step"
+    settings.MIDDLEWARE = [("tests.static.ScannedOnceWhiteNoise" if m == REAL else m) for m in settings.MIDDLEWARE]
 
 
 @pytest.fixture(autouse=True)
