@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from comms.models import Audience, Membership, Message, MessageKind, Stakeholder
+from comms.models import Audience, Membership, Message, MessageKind, Notice, Stakeholder
 from rollouts.models import FINISHED_STATUSES
 
 log = logging.getLogger("comms.services")
@@ -268,6 +268,33 @@ def stakeholder_set_audiences(*, stakeholder_id: int, actor, audience_ids: Itera
             getattr(actor, "pk", None),
         )
     return stakeholder
+
+
+@transaction.atomic
+def stakeholder_delete(*, stakeholder_id: int, actor) -> bool:
+    """Forget a stakeholder: they asked to be, or left. False when they were gone already.
+
+    Their memberships go, and every notice of theirs not sent (pending, sending, failed,
+    cancelled) is deleted with them by the foreign key's cascade, so nothing more is sent
+    or retried. Notices already sent stay, for the plan's counts and the comms-ready
+    gates, but without the person: no stakeholder, and the address replaced by
+    "removed-<id>" (one per person, so (message, recipient, occurrence) stays unique).
+    """
+    stakeholder = Stakeholder.objects.select_for_update().filter(pk=stakeholder_id).first()
+    if stakeholder is None:
+        return False
+    kept = Notice.objects.filter(stakeholder=stakeholder, status=Notice.Status.SENT).update(
+        stakeholder=None, recipient=f"removed-{stakeholder.pk}"
+    )
+    # No replan: the notices it would cancel are gone, and the planner finds no one new.
+    stakeholder.delete()
+    log.info(
+        "comms.stakeholder_deleted stakeholder=%s sent_kept=%s actor=%s",
+        stakeholder_id,
+        kept,
+        getattr(actor, "pk", None),
+    )
+    return True
 
 
 def stakeholder_unsubscribe_all(stakeholder_id: int, source: str) -> bool:

@@ -381,6 +381,9 @@ for _net in OUTBOUND_ALLOWED_NETWORKS:
         raise ImproperlyConfigured(
             f"OUTBOUND_ALLOWED_NETWORKS must list networks such as 10.0.0.0/8 or 127.0.0.1/32, got {_net!r}"
         ) from None
+# After a webhook secret is rotated, deliveries are signed with the old secret too for this
+# many hours, so receivers switch without missing one; 0 drops the old secret at once.
+WEBHOOK_SECRET_GRACE_HOURS = env_int("WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0, maximum=24 * 30)
 
 # --- Flightdeck -----------------------------------------------------------------------
 DASHBOARD_GROUP_LIMIT = env_int("DASHBOARD_GROUP_LIMIT", 12, minimum=1, maximum=200)

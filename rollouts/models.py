@@ -4,7 +4,7 @@ Models hold data and invariants only. Every state change goes through
 rollouts/transitions.py; planning edits go through rollouts/services.py.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -483,6 +483,11 @@ class WebhookSubscription(models.Model):
     url = models.URLField(max_length=500)
     events = models.JSONField(default=list, help_text="Event verbs such as phase.advanced; empty means all.")
     secret = models.CharField(max_length=200, editable=False)
+    # The secret before the last rotation, still signing deliveries next to the new one until
+    # previous_secret_until, so receivers can switch without missing one (Standard Webhooks
+    # allows several signatures). Blanked once that has passed.
+    previous_secret = models.CharField(max_length=200, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     release = models.ForeignKey(
         Release, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_subscriptions"
     )
@@ -495,9 +500,22 @@ class WebhookSubscription(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(previous_secret="", previous_secret_until__isnull=True)
+                | (~Q(previous_secret="") & Q(previous_secret_until__isnull=False)),
+                name="webhook_previous_secret_with_end",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def previous_secret_signs_at(self, when: datetime) -> bool:
+        """Whether deliveries made at `when` are still signed with the previous secret too."""
+        return (
+            bool(self.previous_secret) and self.previous_secret_until is not None and when < self.previous_secret_until
+        )
 
     def wants(self, verb: str, release_id: int) -> bool:
         if not self.is_active:

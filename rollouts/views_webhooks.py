@@ -7,12 +7,15 @@ is shown once, on the page the browser lands on right after it was made.
 from functools import wraps
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_GET, require_POST
 
 from rollouts import permissions, webhooks
@@ -96,6 +99,8 @@ def _render_detail(request: HttpRequest, subscription_id: int, *, partial: bool 
         "event_types": webhooks.EVENT_TYPES,
         "log_limit": webhooks.DELIVERY_LOG_LIMIT,
         "secret": _take_secret(request, subscription_id),
+        "previous_secret_until": page.previous_secret_until,
+        "grace_hours": settings.WEBHOOK_SECRET_GRACE_HOURS,
     }
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
@@ -178,5 +183,12 @@ def webhook_rotate_secret(request: HttpRequest, subscription_id: int) -> HttpRes
     subscription = _subscription_or_404(subscription_id)
     subscription = webhooks.subscription_rotate_secret(subscription_id=subscription.pk, actor=request.user)
     _show_secret_once(request, subscription)
-    messages.warning(request, "New secret made. The old one no longer verifies: update the receiver now.")
+    if subscription.previous_secret_until is not None:
+        until = date_format(timezone.localtime(subscription.previous_secret_until), "M j, Y H:i T")
+        messages.warning(
+            request,
+            f"New secret made. The previous secret is still accepted until {until}: update the receiver before then.",
+        )
+    else:
+        messages.warning(request, "New secret made. The old one no longer verifies: update the receiver now.")
     return _after_change(request, subscription.pk)

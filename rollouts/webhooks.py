@@ -6,6 +6,8 @@ again; every HTTP attempt leaves a WebhookAttempt row for the delivery log.
 
 - webhook-id is the delivery's message_id: the same on every retry, so receivers dedupe.
 - webhook-timestamp is the time of this attempt; the signature covers id, timestamp and body.
+- After a secret rotation the previous secret signs too (a second signature in
+  webhook-signature) for WEBHOOK_SECRET_GRACE_HOURS, so receivers switch without a gap.
 - 2xx delivered; 410 Gone disables the subscription; redirects and other 4xx fail for
   good; 5xx, 408, 429, timeouts and connection errors are retried with backoff, a finite
   number of times.
@@ -177,13 +179,83 @@ def subscription_enable(*, subscription_id: int, actor) -> WebhookSubscription:
     return WebhookSubscription.objects.get(pk=subscription_id)
 
 
-def subscription_rotate_secret(*, subscription_id: int, actor) -> WebhookSubscription:
-    """A new secret, in force at once: receivers must switch before the next delivery."""
-    secret = new_secret()
-    if not WebhookSubscription.objects.filter(pk=subscription_id).update(secret=secret):
+@transaction.atomic
+def subscription_rotate_secret(*, subscription_id: int, actor, now: datetime | None = None) -> WebhookSubscription:
+    """A new secret that signs every delivery from now on, with a grace for receivers.
+
+    For settings.WEBHOOK_SECRET_GRACE_HOURS the secret it replaces still signs deliveries
+    too (two signatures in webhook-signature, the new one first), so a receiver that still
+    holds it keeps verifying until it is redeployed with the new one; after that the old
+    one is dropped. Only the immediately previous secret is kept: rotating again within the
+    grace drops the one before it at once and starts a new grace for the one just replaced.
+    With a grace of 0 the old secret stops verifying at once.
+    """
+    now = now or timezone.now()
+    subscription = WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).first()
+    if subscription is None:
         raise WebhookSubscription.DoesNotExist(f"No webhook subscription {subscription_id}.")
-    log.info("webhook.secret_rotated subscription=%s actor=%s", subscription_id, actor.pk)
-    return WebhookSubscription.objects.get(pk=subscription_id)
+    grace = timedelta(hours=settings.WEBHOOK_SECRET_GRACE_HOURS)
+    if grace:
+        subscription.previous_secret, subscription.previous_secret_until = subscription.secret, now + grace
+    else:
+        subscription.previous_secret, subscription.previous_secret_until = "", None
+    subscription.secret = new_secret()
+    subscription.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
+    log.info(
+        "webhook.secret_rotated subscription=%s actor=%s previous_until=%s",
+        subscription_id,
+        getattr(actor, "pk", None),
+        _iso(subscription.previous_secret_until) if subscription.previous_secret_until else None,
+    )
+    return subscription
+
+
+def signing_secrets(subscription: WebhookSubscription, *, now: datetime) -> list[str]:
+    """The secrets a delivery made at `now` is signed with: the current one, then the
+    previous one while its grace lasts."""
+    if subscription.previous_secret_signs_at(now):
+        return [subscription.secret, subscription.previous_secret]
+    return [subscription.secret]
+
+
+def _forget_previous_secret(subscription: WebhookSubscription, *, now: datetime) -> None:
+    """Blank a previous secret whose grace is over, unless a rotation replaced it meanwhile."""
+    if not subscription.previous_secret or subscription.previous_secret_signs_at(now):
+        return
+    WebhookSubscription.objects.filter(
+        pk=subscription.pk, previous_secret_until=subscription.previous_secret_until, previous_secret_until__lte=now
+    ).update(previous_secret="", previous_secret_until=None)
+
+
+@transaction.atomic
+def subscription_update(
+    *, subscription_id: int, actor, name: str, url: str, events, release: Release | None
+) -> WebhookSubscription:
+    """Change the name, URL, events or release, checked as on create; the secret stays.
+
+    Deliveries already written keep their payload and go to the new URL; `events` and
+    `release` decide only which later events make deliveries. A release that finished
+    since it was chosen may be kept, not chosen anew.
+    """
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    release_changed = (release.pk if release is not None else None) != subscription.release_id
+    name, url, chosen = _validated(name=name, url=url, events=events, release=release if release_changed else None)
+    before = (subscription.name, subscription.url, subscription.events, subscription.release_id)
+    if before == (name, url, chosen, release.pk if release is not None else None):
+        return subscription
+    subscription.name, subscription.url, subscription.events, subscription.release = name, url, chosen, release
+    subscription.save(update_fields=["name", "url", "events", "release"])
+    log.info("webhook.subscription_updated subscription=%s actor=%s", subscription.pk, getattr(actor, "pk", None))
+    return subscription
+
+
+def subscription_delete(*, subscription_id: int, actor) -> bool:
+    """Remove a subscription for good, with its deliveries and their attempts (the foreign
+    keys cascade: no delivery log is kept). False when it was gone already."""
+    deleted, _ = WebhookSubscription.objects.filter(pk=subscription_id).delete()
+    if deleted:
+        log.info("webhook.subscription_deleted subscription=%s actor=%s", subscription_id, getattr(actor, "pk", None))
+    return bool(deleted)
 
 
 # --- The outbox ----------------------------------------------------------------------
@@ -350,11 +422,17 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> str:
 
     body = encode_body(delivery.payload)
     timestamp = int(now.timestamp())
+    # Space-separated signatures, any one of which verifies (Standard Webhooks): the
+    # previous secret's as well while a rotation's grace lasts.
+    signature = " ".join(
+        sign(secret, delivery.message_id, timestamp, body) for secret in signing_secrets(subscription, now=now)
+    )
+    _forget_previous_secret(subscription, now=now)
     headers = {
         "content-type": "application/json",
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(subscription.secret, delivery.message_id, timestamp, body),
+        "webhook-signature": signature,
     }
     started = time.monotonic()
     try:
@@ -436,6 +514,7 @@ def subscription_list():
 class SubscriptionPage:
     subscription: WebhookSubscription
     deliveries: list[WebhookDelivery]
+    previous_secret_until: datetime | None = None  # set while the previous secret still signs
 
 
 def subscription_page(subscription_id: int, *, limit: int = DELIVERY_LOG_LIMIT) -> SubscriptionPage | None:
@@ -452,4 +531,5 @@ def subscription_page(subscription_id: int, *, limit: int = DELIVERY_LOG_LIMIT) 
             Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("-attempted_at", "-pk"))
         )[:limit]
     )
-    return SubscriptionPage(subscription=subscription, deliveries=deliveries)
+    grace_end = subscription.previous_secret_until if subscription.previous_secret_signs_at(timezone.now()) else None
+    return SubscriptionPage(subscription=subscription, deliveries=deliveries, previous_secret_until=grace_end)

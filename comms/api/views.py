@@ -149,6 +149,14 @@ class AudienceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Flightde
         request=s.StakeholderWriteSerializer,
         responses={200: s.StakeholderSerializer, **WRITE_ERRORS},
     ),
+    destroy=extend_schema(
+        summary="Delete a stakeholder",
+        description="For a person who asked to be forgotten. Their memberships and every notice of theirs not "
+        "sent (pending, sending, failed, cancelled) are deleted, so nothing more goes to them. Notices already "
+        "sent are kept for the plans' counts and comms-ready gates, without the person: their `recipient` "
+        "becomes `removed-<id>`. Release managers; needs the `write` scope.",
+        responses={204: None, **WRITE_ERRORS},
+    ),
 )
 class StakeholderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FlightdeckViewSet):
     queryset = Stakeholder.objects.all()
@@ -199,6 +207,12 @@ class StakeholderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fligh
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        stakeholder = self.get_object()
+        self.require(permissions.can_plan(request.user), MANAGERS_AUDIENCES)
+        services.stakeholder_delete(stakeholder_id=stakeholder.pk, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _messages():

@@ -67,7 +67,12 @@ class DisableSerializer(serializers.Serializer):
 
 
 class SecretSerializer(serializers.Serializer):
-    secret = serializers.CharField(help_text="The new signing secret, shown once; the old one stops verifying.")
+    secret = serializers.CharField(help_text="The new signing secret, shown once.")
+    previous_secret_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Until when deliveries are also signed with the previous secret (WEBHOOK_SECRET_GRACE_HOURS); "
+        "null when it stopped verifying at once.",
+    )
 
 
 class WebhookAttemptSerializer(serializers.ModelSerializer):
@@ -125,6 +130,28 @@ class ManagersOnly(FlightdeckViewSet):
             )
         ],
     ),
+    partial_update=extend_schema(
+        summary="Edit a webhook subscription",
+        description="Any of `name`, `url`, `events` (none means all) and `release` (null for every release), "
+        "checked as on create; the secret stays. Deliveries already made keep their payload and go to the new "
+        "URL; the events and release decide only which later events are sent. Needs the `write` scope.",
+        request=WebhookSubscriptionWriteSerializer,
+        responses={200: WebhookSubscriptionSerializer, **WRITE_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Move the receiver",
+                value={"url": "https://ci.example.com/hooks/flightdeck-v2", "events": []},
+                request_only=True,
+            )
+        ],
+    ),
+    destroy=extend_schema(
+        summary="Delete a webhook subscription",
+        description="Nothing more is sent to it. Its deliveries and their attempts are deleted with it (pending "
+        "ones included): no delivery log is kept. To stop sending but keep the log, disable it instead. "
+        "Needs the `write` scope.",
+        responses={204: None, **WRITE_ERRORS},
+    ),
 )
 class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ManagersOnly):
     queryset = WebhookSubscription.objects.all()
@@ -140,19 +167,42 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def _one(self, subscription_id: int, **extra) -> dict:
         return {**self.get_serializer(self.get_queryset().get(pk=subscription_id)).data, **extra}
 
+    def _release(self, release_id: int | None) -> Release | None:
+        if release_id is None:
+            return None
+        release = Release.objects.filter(pk=release_id).first()
+        if release is None:
+            raise serializers.ValidationError({"release": ["No such release."]})
+        return release
+
     # The secret is shown once: a replayed create answers with it blanked, as gate tokens are.
     @idempotent(redact=("secret",))
     def create(self, request):
         data = self.validated(WebhookSubscriptionWriteSerializer, request.data)
-        release = None
-        if data.get("release") is not None:
-            release = Release.objects.filter(pk=data["release"]).first()
-            if release is None:
-                raise serializers.ValidationError({"release": ["No such release."]})
+        release = self._release(data.get("release"))
         subscription = webhooks.subscription_create(
             actor=request.user, name=data["name"], url=data["url"], events=data.get("events", []), release=release
         )
         return Response(self._one(subscription.pk, secret=subscription.secret), status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        subscription = self.get_object()
+        data = self.validated(WebhookSubscriptionWriteSerializer, request.data, partial=True)
+        release = self._release(data["release"]) if "release" in data else subscription.release
+        webhooks.subscription_update(
+            subscription_id=subscription.pk,
+            actor=request.user,
+            name=data.get("name", subscription.name),
+            url=data.get("url", subscription.url),
+            events=data.get("events", subscription.events),
+            release=release,
+        )
+        return Response(self._one(subscription.pk))
+
+    def destroy(self, request, pk=None):
+        subscription = self.get_object()
+        webhooks.subscription_delete(subscription_id=subscription.pk, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Stop sending to a subscription",
@@ -183,7 +233,8 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     @extend_schema(
         summary="Make a new signing secret",
-        description="In force at once: the receiver must switch before the next delivery.",
+        description="Deliveries are signed with the previous secret too until `previous_secret_until`, so the "
+        "receiver can switch without missing one.",
         request=None,
         responses={200: SecretSerializer, **WRITE_ERRORS},
     )
@@ -191,7 +242,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def rotate_secret(self, request, pk=None):
         subscription = self.get_object()
         subscription = webhooks.subscription_rotate_secret(subscription_id=subscription.pk, actor=request.user)
-        return Response({"secret": subscription.secret})
+        return Response(SecretSerializer(subscription).data)
 
 
 @extend_schema(tags=["webhooks"])

@@ -3,8 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
+from comms import outbox
 from comms.models import Audience, Message, Notice, Stakeholder
 from tests.api.test_auth import error_shape
 from tests.factories import AudienceFactory, MessageFactory, NoticeFactory, StakeholderFactory
@@ -213,3 +215,61 @@ def test_stakeholder__audience_id_beyond_the_database_range__400_not_500(api):
     response = api.post("/api/v1/stakeholders", {"email": "a@example.com", "audiences": [1556798129887048892416]})
     assert response.status_code == 400
     assert list(response.json()["fields"]) == ["audiences.0"]
+
+
+# --- Forgetting a stakeholder ---------------------------------------------------------------
+
+
+def test_stakeholder_delete__pending_notice_never_sent__sent_kept_without_the_person(
+    api, django_capture_on_commit_callbacks
+):
+    # Given ana and ben with a notice each due now, one already claimed by a sender, and one
+    # notice that went to ana before
+    audience = AudienceFactory(name="Customers")
+    ana = StakeholderFactory(email="ana@example.com", audiences=[audience])
+    ben = StakeholderFactory(email="ben@example.com", audiences=[audience])
+    message = MessageFactory(audiences=[audience])
+    due = timezone.now() - timedelta(minutes=1)
+    for person in (ana, ben):
+        NoticeFactory(message=message, stakeholder=person, occurrence="at_time", due_at=due)
+    sent = NoticeFactory(message=message, stakeholder=ana, occurrence="earlier", status="sent", sent_at=due)
+    failed = NoticeFactory(message=message, stakeholder=ana, occurrence="retry-me", status="failed", due_at=due)
+    token, claimed = outbox.claim_due()
+    assert len(claimed) == 2
+    # When ana asks to be forgotten
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/v1/stakeholders/{ana.pk}")
+    # Then nothing more goes to her, not even what a sender had claimed
+    assert response.status_code == 204
+    outbox.send_batch(token, claimed)
+    outbox.send_batch(*outbox.claim_due(now=timezone.now() + timedelta(days=1)))
+    assert [m.to for m in mail.outbox] == [["ben@example.com"]]
+    assert not Stakeholder.objects.filter(pk=ana.pk).exists()
+    assert not Notice.objects.filter(pk=failed.pk).exists()
+    assert not Notice.objects.filter(recipient="ana@example.com").exists()
+    sent.refresh_from_db()
+    assert (sent.status, sent.stakeholder_id, sent.recipient) == ("sent", None, f"removed-{ana.pk}")
+    assert api.get(f"/api/v1/stakeholders/{ana.pk}").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["approver", "support", "viewer"])
+def test_stakeholder_delete__not_a_manager__403_kept(api_as, request, role):
+    stakeholder = StakeholderFactory()
+    response = api_as(request.getfixturevalue(role)).delete(f"/api/v1/stakeholders/{stakeholder.pk}")
+    assert response.status_code == 403
+    assert error_shape(response)["code"] == "permission_denied"
+    assert Stakeholder.objects.filter(pk=stakeholder.pk).exists()
+
+
+def test_stakeholder_delete__read_only_token__403_missing_scope(api_as, manager):
+    stakeholder = StakeholderFactory()
+    response = api_as(manager, scopes=["read"]).delete(f"/api/v1/stakeholders/{stakeholder.pk}")
+    assert response.status_code == 403
+    assert error_shape(response)["code"] == "missing_scope"
+    assert Stakeholder.objects.filter(pk=stakeholder.pk).exists()
+
+
+def test_stakeholder_delete__unknown_id__404(api):
+    response = api.delete("/api/v1/stakeholders/999999")
+    assert response.status_code == 404
+    assert error_shape(response)["code"] == "not_found"

@@ -560,7 +560,13 @@ MATRIX |= {
     **_api_resource("api-event", pk("event"), list_=api_readers(), retrieve=api_readers()),
     # Webhooks are for release managers only, reading included (they show where data goes).
     **_api_resource(
-        "api-webhook", pk("webhook"), list_=api_managers(200), create=API_EMPTY_WRITE, retrieve=api_managers(200)
+        "api-webhook",
+        pk("webhook"),
+        list_=api_managers(200),
+        create=API_EMPTY_WRITE,
+        retrieve=api_managers(200),
+        update=api_managers(200),  # PATCH only: an empty body changes nothing
+        destroy=api_managers(204),  # its delivery goes with it
     ),
     "api-webhook-disable": _api_action(api_managers(200), pk("webhook")),
     "api-webhook-enable": _api_action(api_managers(200), pk("webhook")),
@@ -585,6 +591,7 @@ MATRIX |= {
         retrieve=api_readers(),
         update=api_managers(200),
         put=API_EMPTY_WRITE,
+        destroy=api_managers(204),  # forgotten: their failed notice goes with them
     ),
     **_api_resource("api-communication-plan", pk("plan"), list_=api_readers(), retrieve=api_readers()),
     **_api_resource(
