@@ -66,6 +66,10 @@ class Membership(models.Model):
 class CommunicationPlan(models.Model):
     release = models.OneToOneField(Release, on_delete=models.CASCADE, related_name="comms_plan")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The newest of the release's Events the last planning run had seen. The outbox tick
+    # re-plans a release with a newer plan-changing Event whose hand-off was lost (a process
+    # killed between commit and its on-commit handlers, a database gone at that moment).
+    planned_through_event = models.BigIntegerField(default=0, editable=False)
 
     def __str__(self) -> str:
         return f"Communication plan of {self.release}"

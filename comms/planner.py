@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from comms.models import Audience, Channel, CommunicationPlan, Message, MessageKind, Notice, Stakeholder, Trigger
@@ -28,6 +29,30 @@ from rollouts.models import Event, Phase, PhaseStatus, Release, ReleaseStatus
 log = logging.getLogger("comms.planner")
 
 HELD = None  # due_at of a notice on hold: not claimable until re-planned
+
+# Verbs after which the plan may need new, moved or cancelled notices.
+REPLAN_VERBS = frozenset(
+    {
+        "release.started",
+        "release.paused",
+        "release.resumed",
+        "release.completed",
+        "release.cancelled",
+        "phase.advanced",
+        "rollback.started",
+        "rollback.completed",
+        "plan.phase_edited",
+        "plan.phase_added",
+        "plan.phase_removed",
+        "plan.phase_moved",
+        "plan.release_edited",
+        "plan.message_saved",
+        "plan.message_removed",
+    }
+)
+# How long an Event's own hand-off (rollouts/events.py → comms.tasks.on_release_event) has
+# before the outbox tick treats it as lost and re-plans the release itself.
+HANDOFF_GRACE = timedelta(seconds=30)
 
 # Releases a support digest is made for and announces phases of.
 DIGEST_STATUSES = (ReleaseStatus.IN_PROGRESS, ReleaseStatus.PAUSED)
@@ -185,6 +210,10 @@ def plan_release(*, release_id: int, now=None) -> dict:
     if release is None:
         return {}
     release = Release.objects.select_related("current_phase").get(pk=release_id)
+    # Under the release lock no plan-changing Event can be written meanwhile: this run covers
+    # every Event up to here, so the overlooked-hand-off sweep can leave the release alone.
+    seen = release.events.aggregate(latest=Max("id"))["latest"] or 0
+    CommunicationPlan.objects.filter(release=release, planned_through_event__lt=seen).update(planned_through_event=seen)
     sync_support_digest(release)
     messages = list(Message.objects.filter(plan__release=release).prefetch_related("audiences").select_related("phase"))
     if not messages:
@@ -260,4 +289,21 @@ def releases_to_replan_for_audiences(audience_ids) -> list[int]:
         .exclude(status__in=[ReleaseStatus.COMPLETED, ReleaseStatus.ROLLED_BACK, ReleaseStatus.CANCELLED])
         .values_list("pk", flat=True)
         .distinct()
+    )
+
+
+def overlooked_releases(*, now=None, limit: int = 50) -> list[int]:
+    """Releases with a plan-changing Event older than HANDOFF_GRACE that no planning run has
+    seen: its hand-off to comms was lost. One query; the outbox tick re-plans them."""
+    now = now or timezone.now()
+    unseen = Event.objects.filter(
+        release_id=OuterRef("release_id"),
+        pk__gt=OuterRef("planned_through_event"),
+        verb__in=REPLAN_VERBS,
+        created_at__lt=now - HANDOFF_GRACE,
+    )
+    return list(
+        CommunicationPlan.objects.filter(Exists(unseen))
+        .order_by("release_id")
+        .values_list("release_id", flat=True)[:limit]
     )

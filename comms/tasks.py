@@ -23,30 +23,17 @@ RETRY = {
     "reject_on_worker_lost": True,
 }
 
-# Verbs after which the plan may need new, moved or cancelled notices.
-REPLAN_VERBS = {
-    "release.started",
-    "release.paused",
-    "release.resumed",
-    "release.completed",
-    "release.cancelled",
-    "phase.advanced",
-    "rollback.started",
-    "rollback.completed",
-    "plan.phase_edited",
-    "plan.phase_added",
-    "plan.phase_removed",
-    "plan.phase_moved",
-    "plan.release_edited",
-    "plan.message_saved",
-    "plan.message_removed",
-}
+REPLAN_VERBS = planner.REPLAN_VERBS
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def outbox_tick() -> int:
     """Start enough send tasks for what is due; each claims its own batches as it goes."""
     started = time.monotonic()
+    for release_id in planner.overlooked_releases():
+        # Its Event's own hand-off never arrived: plan it now (safe to run twice).
+        log.warning("comms.replan_overlooked release=%s", release_id, extra={"release_id": release_id})
+        plan_release.delay(release_id)
     due = outbox.due_count()
     drainers = min(-(-due // outbox.BATCH), outbox.MAX_DRAINERS)
     for _ in range(drainers):
