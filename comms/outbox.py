@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from comms import render
 from comms.models import Channel, Membership, Message, Notice, Stakeholder
+from config.logs import log_event
 
 log = logging.getLogger("comms.outbox")
 
@@ -304,18 +305,17 @@ def _close_quietly(connection) -> None:
 
 def _log(level: int, event: str, notice: Notice, error: Exception | None = None) -> None:
     """One line per send outcome, with the notice's ids (never the recipient's address)."""
-    fields = {
-        "event": event,
-        "notice_id": notice.pk,
-        "release_id": notice.message.plan.release_id,
-        "phase_id": notice.message.phase_id,
-        "channel": notice.message.channel,
-        "attempt": notice.attempts,
-    }
-    if error is not None:
-        fields["error"] = str(error)[:500]
-    text = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("event", "error") and v is not None)
-    log.log(level, "%s %s%s", event, text, f" {error}" if error is not None else "", extra=fields)
+    log_event(
+        log,
+        level,
+        event,
+        notice_id=notice.pk,
+        release_id=notice.message.plan.release_id,
+        phase_id=notice.message.phase_id,
+        channel=notice.message.channel,
+        attempt=notice.attempts,
+        error=str(error)[:500] if error is not None else None,
+    )
 
 
 def _record_failure(notice: Notice, error: Exception) -> str:

@@ -4,7 +4,7 @@ wait for one, and try a failed notice again.
 Each function locks the release row (the planner takes the same lock, so an edit and a
 re-plan never interleave), validates against what it finds, writes, and records an Event
 on the release inside the transaction. After commit that Event reaches comms.tasks, which
-re-plans the release's notices (see REPLAN_VERBS there). Validation errors are
+re-plans the release's notices (see comms.planner.REPLAN_VERBS). Validation errors are
 ValidationError keyed by field, so forms show them next to the input that caused them.
 """
 

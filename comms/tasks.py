@@ -5,10 +5,10 @@ import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from comms import outbox, planner
-from rollouts import heartbeat
+from config.logs import log_event
+from rollouts import events, heartbeat
 from rollouts.models import Event, Heartbeat
 
 log = logging.getLogger("comms.tasks")
@@ -23,8 +23,6 @@ RETRY = {
     "reject_on_worker_lost": True,
 }
 
-REPLAN_VERBS = planner.REPLAN_VERBS
-
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def outbox_tick() -> int:
@@ -32,7 +30,7 @@ def outbox_tick() -> int:
     started = time.monotonic()
     for release_id in planner.overlooked_releases():
         # Its Event's own hand-off never arrived: plan it now (safe to run twice).
-        log.warning("comms.replan_overlooked release=%s", release_id, extra={"release_id": release_id})
+        log_event(log, logging.WARNING, "comms.replan_overlooked", release_id=release_id)
         plan_release.delay(release_id)
     due = outbox.due_count()
     drainers = min(-(-due // outbox.BATCH), outbox.MAX_DRAINERS)
@@ -58,15 +56,7 @@ def plan_release(release_id: int) -> dict:
 
 
 def on_release_event(event_id: int) -> None:
-    """rollouts hands us every committed Event; replan when it can change the plan.
-
-    Should the broker be unreachable (Redis restarting), plan here and now: nothing else
-    replans for this event, and a notice on hold for it (a phase that started) would wait
-    forever. plan_release is safe to run twice."""
+    """rollouts hands us every committed Event; replan when it can change the plan."""
     event = Event.objects.filter(pk=event_id).only("verb", "release_id").first()
-    if event is not None and event.verb in REPLAN_VERBS:
-        try:
-            plan_release.delay(event.release_id)
-        except BrokerUnreachable as exc:
-            log.warning("comms.replan_inline release=%s event=%s: %s", event.release_id, event_id, exc)
-            planner.plan_release(release_id=event.release_id)
+    if event is not None and event.verb in planner.REPLAN_VERBS:
+        events.enqueue(plan_release, event.release_id)

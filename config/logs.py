@@ -39,6 +39,14 @@ def redact(text: str) -> str:
     return text
 
 
+def log_event(logger: logging.Logger, level: int, event: str, **fields) -> None:
+    """One structured line: `event k=v …` as text, and `event` plus the fields (None left
+    out) as fields of the JSON object under LOG_FORMAT=json. A field may not be named like a
+    LogRecord attribute (args, msg, name …): logging refuses to overwrite those."""
+    fields = {key: value for key, value in fields.items() if value is not None}
+    logger.log(level, "%s %s", event, " ".join(f"{k}={v}" for k, v in fields.items()), extra={"event": event, **fields})
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

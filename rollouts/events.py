@@ -3,14 +3,16 @@
 comms and docs_portal import rollouts, never the reverse: each registers a handler in
 its AppConfig.ready(), and every Event that a transition writes reaches the handlers
 once the transaction that wrote it has committed. A handler should only enqueue its
-own app's task, taking the event id.
+own app's task, taking the event id, through `enqueue` below.
 """
 
 import logging
 from collections.abc import Callable
 
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
+from config.logs import log_event
 from rollouts import freshness
 from rollouts.models import Event, Release
 
@@ -26,25 +28,35 @@ def register(handler: Handler) -> Handler:
     return handler
 
 
+def enqueue(task, *args) -> None:
+    """Hand `task(*args)` to a worker; should the broker be unreachable (Redis restarting),
+    run it here and now instead. Nothing else would: an Event is handed over once, so a lost
+    task would be a lost notice or an unpublished page. The tasks are safe to run twice."""
+    try:
+        task.delay(*args)
+    except BrokerUnreachable as exc:
+        log_event(log, logging.WARNING, "events.run_inline", task=task.name, task_args=args, error=str(exc))
+        task(*args)
+
+
 def unregister(handler: Handler) -> None:
     if handler in _handlers:
         _handlers.remove(handler)
 
 
 def _log(event: Event, *, actor, gate_kind: str | None) -> None:
-    """One line per committed Event: its ids as fields (LOG_FORMAT=json) and in the text."""
-    fields = {
-        "event": event.verb,
-        "event_id": event.pk,
-        "release_id": event.release_id,
-        "phase_id": event.phase_id,
-        "gate_id": event.gate_id,
-        "gate_kind": gate_kind,
-        "actor": actor.get_username() if actor is not None else "system",
-    }
-    fields = {k: v for k, v in fields.items() if v is not None}
-    text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "event")
-    log.info("%s %s", event.verb, text, extra=fields)
+    """One line per committed Event, with its ids as fields."""
+    log_event(
+        log,
+        logging.INFO,
+        event.verb,
+        event_id=event.pk,
+        release_id=event.release_id,
+        phase_id=event.phase_id,
+        gate_id=event.gate_id,
+        gate_kind=gate_kind,
+        actor=actor.get_username() if actor is not None else "system",
+    )
 
 
 def _dispatch(event_id: int, verb: str, release_id: int) -> None:

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Count, F, Prefetch, Q
 from django.utils import timezone
 
+from config.logs import log_event
 from rollouts import http
 from rollouts.models import Event, Release, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -446,24 +447,15 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> str:
     if result.outcome == Outcome.RETRY and attempt >= MAX_ATTEMPTS:
         result = _Result(Outcome.FAILED, result.status_code, f"Gave up after {attempt} attempts. {result.error}")
     _record(delivery, attempt=attempt, result=result, now=now, duration_ms=duration_ms)
-    fields = {
-        "event": f"webhook.{result.outcome}",
-        "delivery_id": delivery.pk,
-        "subscription_id": subscription.pk,
-        "event_id": delivery.event_id,
-        "attempt": attempt,
-        "status_code": result.status_code,
-    }
-    log.log(
+    log_event(
+        log,
         logging.WARNING if result.outcome in (Outcome.FAILED, Outcome.GONE) else logging.INFO,
-        "webhook.%s delivery=%s subscription=%s event=%s attempt=%s status_code=%s",
-        result.outcome,
-        delivery.pk,
-        subscription.pk,
-        delivery.event_id,
-        attempt,
-        result.status_code,
-        extra=fields,
+        f"webhook.{result.outcome}",
+        delivery_id=delivery.pk,
+        subscription_id=subscription.pk,
+        event_id=delivery.event_id,
+        attempt=attempt,
+        status_code=result.status_code,
     )
     return result.outcome
 

@@ -78,4 +78,5 @@ def test_broker_unreachable__phase_advance__notices_replanned_and_docs_published
     page.refresh_from_db()
     assert page.status == DocStatus.PUBLISHED
     # and both said why they did the work themselves
-    assert "comms.replan_inline" in done.stderr and "docs.publish_inline" in done.stderr
+    assert "events.run_inline task=comms.tasks.plan_release" in done.stderr
+    assert "events.run_inline task=docs_portal.tasks.publish_for_event" in done.stderr
