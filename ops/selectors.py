@@ -24,7 +24,7 @@ from rollouts.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from rollouts.schedule import automation_block
+from rollouts.schedule import automation_block, rules_for
 
 # Verbs of Events that change a release's state (rollouts/transitions.py writes them).
 TRANSITION_VERBS = (
@@ -129,7 +129,7 @@ def phases_waiting(*, now: datetime) -> list[WaitingPhase]:
     """
     ready = [
         release
-        for release in engine._advance_candidates()
+        for release in engine.advance_candidates()
         if release.current_phase.soak_ends_at is not None and release.current_phase.soak_ends_at <= now
     ]
     if not ready:
@@ -139,10 +139,8 @@ def phases_waiting(*, now: datetime) -> list[WaitingPhase]:
     rules = list(AllowedHours.objects.all())
     waiting = []
     for release in ready:
-        own_rules = [r for r in rules if r.release_id == release.pk]
-        applicable_rules = own_rules or [r for r in rules if r.release_id is None]
         applicable_windows = [w for w in windows if w.release_id in (None, release.pk)]
-        if automation_block(release, now, windows=applicable_windows, rules=applicable_rules) is None:
+        if automation_block(release, now, windows=applicable_windows, rules=rules_for(release, rules)) is None:
             phase = release.current_phase
             waiting.append(WaitingPhase(release=release, phase=phase, since=phase.soak_ends_at))
     return sorted(waiting, key=lambda w: w.since)

@@ -84,7 +84,8 @@ def evaluate_gate(gate_id: int, claim_token: str) -> str:
     return "recorded" if measurement is not None else "stale"
 
 
-def _advance_candidates():
+def advance_candidates():
+    """Releases whose current auto-advance phase has its required gates cleared (soak not checked)."""
     blocking = Gate.objects.filter(phase=OuterRef("current_phase"), required=True).exclude(status__in=GATE_CLEARED)
     return (
         Release.objects.filter(
@@ -98,7 +99,7 @@ def _advance_candidates():
 
 
 def auto_advance(*, now, report: TickReport) -> None:
-    for release in _advance_candidates():
+    for release in advance_candidates():
         phase = release.current_phase
         if phase.soak_ends_at is None or phase.soak_ends_at > now:
             continue

@@ -59,7 +59,12 @@ def active_freeze(release: Release, now: datetime, windows=None) -> FreezeWindow
 
 def hours_rules(release: Release):
     """The release's own allowed hours if it has any, else the global ones (one query)."""
-    rules = list(AllowedHours.objects.filter(Q(release=release) | Q(release__isnull=True)))
+    return rules_for(release, AllowedHours.objects.filter(Q(release=release) | Q(release__isnull=True)))
+
+
+def rules_for(release: Release, rules) -> list[AllowedHours]:
+    """Of `rules` (fetched once for many releases), the ones that apply to `release`."""
+    rules = list(rules)
     own = [r for r in rules if r.release_id == release.pk]
     return own or [r for r in rules if r.release_id is None]
 
